@@ -1,0 +1,66 @@
+"""The one results schema every benchmark writes, and atomic file output.
+
+A results JSON looks like::
+
+    {"bench": "amber", "metrics": {"generative": {"CHAIR": 7.8, ...}, ...},
+     "n_items": 15220, "variant": "official", "config": {...},
+     "versions": {"uedpo": "0.1.0", "nltk": "3.10.4", ...}, "data_sha256": {...}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Direction of every metric name used in results; the table prints ↑/↓ and the regression
+# check compares in this direction.
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "CHAIR": False, "Cover": True, "Hal": False, "Cog": False,
+    "Accuracy": True, "Precision": True, "Recall": True, "F1": True,
+    "CHAIRs": False, "CHAIRi": False, "Len": True,
+    "score": True, "hallucination_rate": False,
+}
+
+
+@dataclass
+class BenchResult:
+    bench: str
+    metrics: dict[str, dict[str, float]]
+    n_items: int
+    variant: str = "official"
+    config: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    data_sha256: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bench": self.bench, "metrics": self.metrics, "n_items": self.n_items,
+            "variant": self.variant, "config": self.config, "versions": self.versions,
+            "data_sha256": self.data_sha256,
+        }
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``: never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
