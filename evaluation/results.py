@@ -23,6 +23,9 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "Accuracy": True, "Precision": True, "Recall": True, "F1": True,
     "CHAIRs": False, "CHAIRi": False, "Len": True,
     "score": True, "hallucination_rate": False,
+    # MMHal per-type averages (0-6 ratings)
+    "attribute": True, "adversarial": True, "comparison": True, "counting": True,
+    "relation": True, "environment": True, "holistic": True, "other": True,
 }
 
 
