@@ -1,0 +1,158 @@
+"""load_adapter errors: every broken checkpoint or mismatched adapter gives one ModelLoadError line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from uedpo.models import LM_LORA_TARGETS, LlavaAdapter, ModelLoadError, load_adapter
+from uedpo.models.loading import resolve_device_dtype
+from uedpo.models.tiny import build_tiny
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory):
+    """Tiny llava + qwen checkpoints and an (untrained) LM-only LoRA adapter saved for the llava one."""
+    from peft import LoraConfig, get_peft_model
+
+    root = tmp_path_factory.mktemp("tiny_load")
+    dirs = {family: build_tiny(family, root / family) for family in ("llava", "qwen2_5_vl")}
+    base = load_adapter(dirs["llava"]).model
+    get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=LM_LORA_TARGETS)).save_pretrained(
+        root / "lora"
+    )
+    dirs["lora"] = root / "lora"
+    return dirs
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _one_line(err: pytest.ExceptionInfo) -> str:
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_loads_a_local_checkpoint_in_float32_eval_mode_on_cpu(ckpts):
+    adapter = load_adapter(ckpts["llava"], device="cpu")
+    assert isinstance(adapter, LlavaAdapter) and adapter.dtype == torch.float32 and not adapter.model.training
+
+
+def test_auto_dtype_is_bf16_on_gpu_and_fp32_on_cpu():
+    assert resolve_device_dtype("cpu", "auto") == (torch.device("cpu"), torch.float32)
+    assert resolve_device_dtype("cuda", "auto") == (torch.device("cuda"), torch.bfloat16)
+    assert resolve_device_dtype("cpu", "float16")[1] == torch.float16
+    with pytest.raises(ModelLoadError, match="dtype 'fp8'"):
+        resolve_device_dtype("cpu", "fp8")
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(ModelLoadError, match="directory not found") as err:
+        load_adapter(tmp_path / "nope")
+    assert str(tmp_path / "nope") in _one_line(err)
+
+
+def test_hub_id_while_offline_is_refused_without_network(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="offline mode") as err:
+        load_adapter("uedpo-tests/no-such-model")
+    assert "uedpo-tests/no-such-model" in _one_line(err)
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda p: p.write_bytes(b"\x00garbage" * 8), "not a valid safetensors file"),
+        (lambda p: p.write_bytes(p.read_bytes()[:4096]), "not a valid safetensors file"),
+    ],
+    ids=["garbage", "truncated"],
+)
+def test_corrupt_safetensors(ckpts, tmp_path, damage, expected):
+    bad = _copy(ckpts["llava"], tmp_path / "bad")
+    damage(bad / "model.safetensors")
+    with pytest.raises(ModelLoadError, match=expected) as err:
+        load_adapter(bad)
+    assert "model.safetensors" in _one_line(err)
+
+
+def test_pickled_weights_are_refused(ckpts, tmp_path):
+    bad = _copy(ckpts["llava"], tmp_path / "bad")
+    (bad / "model.safetensors").rename(bad / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match="never loaded") as err:
+        load_adapter(bad)
+    _one_line(err)
+
+
+@pytest.mark.parametrize(
+    ("config_text", "expected"),
+    [("{not json", "not valid JSON"), ('{"model_type": "blip_2"}', "'blip_2' is not supported"), (None, "no config")],
+    ids=["corrupt", "unknown-family", "missing"],
+)
+def test_bad_config(ckpts, tmp_path, config_text, expected):
+    bad = _copy(ckpts["llava"], tmp_path / "bad")
+    if config_text is None:
+        (bad / "config.json").unlink()
+    else:
+        (bad / "config.json").write_text(config_text)
+    with pytest.raises(ModelLoadError, match=expected) as err:
+        load_adapter(bad)
+    _one_line(err)
+
+
+def test_adapter_for_another_family(ckpts):
+    with pytest.raises(ModelLoadError, match="trained on a llava base") as err:
+        load_adapter(ckpts["qwen2_5_vl"], adapter_dir=ckpts["lora"])
+    _one_line(err)
+
+
+def test_adapter_with_other_shapes(ckpts, tmp_path):
+    """An adapter made for a wider model: lora_A has 8 more input columns than q_proj has inputs."""
+    from safetensors.torch import load_file, save_file
+
+    bad = _copy(ckpts["lora"], tmp_path / "lora")
+    weights = load_file(bad / "adapter_model.safetensors")
+    weights = {k: torch.zeros(v.shape[0], v.shape[1] + 8) if "lora_A" in k else v for k, v in weights.items()}
+    save_file(weights, bad / "adapter_model.safetensors")
+    with pytest.raises(ModelLoadError, match="size mismatch") as err:
+        load_adapter(ckpts["llava"], adapter_dir=bad)
+    _one_line(err)
+
+
+def test_adapter_targeting_modules_the_base_lacks(ckpts, tmp_path):
+    bad = _copy(ckpts["lora"], tmp_path / "lora")
+    config = json.loads((bad / "adapter_config.json").read_text())
+    config["target_modules"] = ["query_key_value"]
+    (bad / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="query_key_value") as err:
+        load_adapter(ckpts["llava"], adapter_dir=bad)
+    _one_line(err)
+
+
+def test_adapter_missing_tensors(ckpts, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    bad = _copy(ckpts["lora"], tmp_path / "lora")
+    weights = load_file(bad / "adapter_model.safetensors")
+    dropped = sorted(weights)[0]
+    save_file({k: v for k, v in weights.items() if k != dropped}, bad / "adapter_model.safetensors")
+    with pytest.raises(ModelLoadError, match="1 missing") as err:
+        load_adapter(ckpts["llava"], adapter_dir=bad)
+    _one_line(err)
+
+
+@pytest.mark.parametrize("what", ["dir", "config", "weights"])
+def test_adapter_files_missing(ckpts, tmp_path, what):
+    bad = _copy(ckpts["lora"], tmp_path / "lora")
+    if what == "dir":
+        shutil.rmtree(bad)
+    else:
+        (bad / {"config": "adapter_config.json", "weights": "adapter_model.safetensors"}[what]).unlink()
+    with pytest.raises(ModelLoadError, match="adapter") as err:
+        load_adapter(ckpts["llava"], adapter_dir=bad)
+    _one_line(err)

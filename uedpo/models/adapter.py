@@ -1,0 +1,349 @@
+"""Model adapters: the one place that knows how LLaVA-1.5 and Qwen2.5-VL take images, prompts and responses.
+
+Each adapter wraps a loaded ``transformers`` model (optionally a ``peft`` model) and its processor and offers:
+
+- :meth:`VLMAdapter.build_prompt`: the official evaluation prompt (:mod:`uedpo.models.prompts`);
+- :meth:`VLMAdapter.generate`: batched generation with left padding (greedy by default);
+- :meth:`VLMAdapter.encode` + :meth:`VLMAdapter.response_logits`: the collation and the logits at response
+  positions only (``logits_to_keep``), shared by scoring and the trainer;
+- :meth:`VLMAdapter.forward_batch` / :meth:`VLMAdapter.forward_pair`: the teacher-forced clear/blurred forward
+  of METHOD.md §3.3 steps 1-5, aligned so that ``uedpo.signals.token_signals(out.clear_logits,
+  out.blurred_logits, out.labels, out.mask)`` works directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from uedpo.models.collate import (
+    BOOKKEEPING_KEYS,
+    append_responses,
+    left_pad_positions,
+    piece_strings,
+    response_targets,
+)
+from uedpo.models.prompts import llava15_prompt, qwen25vl_prompt
+
+NOISE_SPACES = ("normalized", "pixel01")
+# Official LLaVA-1.5 quirk: evaluation and training use image_aspect_ratio="pad", i.e. expand2square with the
+# CLIP mean colour before CLIP's resize + centre crop (llava-hf processors crop instead; we pad first).
+LLAVA15_PAD_TO_SQUARE = True
+
+
+@dataclass
+class TeacherForced:
+    """Teacher-forced scores of the response tokens; ``logits[:, t]`` predicts ``labels[:, t]``.
+
+    Attributes:
+        clear_logits: (B, T, V) float32, given the clear image.
+        blurred_logits: (B, T, V) float32, same token positions, given the noised image.
+        labels: (B, T) long, response token ids (the pad id where ``mask`` is False).
+        mask: (B, T) bool, True on response tokens.
+        logprobs: (B, T) float32, log p(label | clear image, prefix); 0 where ``mask`` is False.
+        token_ids: per row, the response ids without padding.
+        token_strings: per row, one display string per response token (they concatenate to the text).
+    """
+
+    clear_logits: torch.Tensor
+    blurred_logits: torch.Tensor
+    labels: torch.Tensor
+    mask: torch.Tensor
+    logprobs: torch.Tensor
+    token_ids: list[list[int]]
+    token_strings: list[list[str]]
+
+
+def _check_lengths(**named: Sequence) -> int:
+    sizes = {name: len(values) for name, values in named.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"inputs must have one entry per item, got lengths {sizes}")
+    n = next(iter(sizes.values()))
+    if n == 0:
+        raise ValueError(f"inputs are empty: {', '.join(sizes)}; pass at least one item")
+    return n
+
+
+class VLMAdapter:
+    """Base adapter; subclasses set the prompt builder, image preparation and pixel layout hooks."""
+
+    family: ClassVar[str] = ""
+
+    def __init__(self, model, processor, *, name: str = "") -> None:
+        self.model = model
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.name = name or getattr(model.config, "_name_or_path", "")
+        if self.tokenizer.pad_token_id is None:
+            raise ValueError(f"{self.name}: the tokenizer has no pad token; set one before batching")
+
+    # -- hooks -------------------------------------------------------------------------------------------
+    def build_prompt(self, question: str) -> str:
+        raise NotImplementedError
+
+    def prepare_image(self, image: Image.Image) -> Image.Image:
+        return image.convert("RGB")
+
+    def _add_noise(self, pixel_values: torch.Tensor, step: int, kind: str, generator, pair_shared: bool):
+        raise NotImplementedError
+
+    def _per_channel(self, values: Sequence[float], pixel_values: torch.Tensor) -> torch.Tensor:
+        """``values`` (one per colour channel) shaped to broadcast against ``pixel_values``."""
+        raise NotImplementedError
+
+    # -- basics ------------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def encode_prompts(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Processor output for full prompt strings, left-padded (B, P), image tokens expanded."""
+        _check_lengths(images=images, prompts=prompts)
+        enc = self.processor(
+            images=[self.prepare_image(im) for im in images], text=list(prompts),
+            padding=True, padding_side="left", return_tensors="pt",
+        )
+        return dict(enc)
+
+    def encode(
+        self,
+        images: Sequence[Image.Image],
+        prompts_text: Sequence[str],
+        responses: Sequence[str],
+        *,
+        add_eos: bool = False,
+    ) -> dict[str, torch.Tensor | int]:
+        """Collate (image, full prompt, response) rows: ``[left-padded prompt | right-padded response]``.
+
+        Returns the model inputs (``input_ids``, ``attention_mask``, ``pixel_values`` and, for Qwen,
+        ``image_grid_thw`` / ``mm_token_type_ids``) on the model's device, plus ``response_mask`` (B, L) bool
+        and ``prompt_length`` P. Responses are tokenized on their own (no special tokens), as the official
+        trainers and TRL do; ``add_eos`` appends the EOS token, which preference training should do.
+        """
+        _check_lengths(images=images, prompts_text=prompts_text, responses=responses)
+        prompt_enc = self.encode_prompts(images, prompts_text)
+        ids = self.tokenizer(list(responses), add_special_tokens=False)["input_ids"]
+        if add_eos:
+            ids = [r + [self.tokenizer.eos_token_id] for r in ids]
+        if not any(ids):
+            raise ValueError("responses: every response is empty; nothing to score")
+        batch = append_responses(prompt_enc, ids, self.tokenizer.pad_token_id)
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    def model_inputs(self, batch: dict, pixel_values: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Keyword arguments for ``model(**...)``: floats cast to the model dtype, optional pixel override."""
+        inputs = {k: v for k, v in batch.items() if k not in BOOKKEEPING_KEYS}
+        if pixel_values is not None:
+            if pixel_values.shape != inputs["pixel_values"].shape:
+                raise ValueError(
+                    f"pixel_values: expected shape {tuple(inputs['pixel_values'].shape)} (token positions must "
+                    f"not change), got {tuple(pixel_values.shape)}"
+                )
+            inputs["pixel_values"] = pixel_values
+        inputs["pixel_values"] = inputs["pixel_values"].to(self.device, self.dtype)
+        return inputs
+
+    def response_logits(self, batch: dict, pixel_values: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, T, V) at the response positions only, in the model dtype, with grad if enabled.
+
+        ``logits[:, t]`` predicts ``input_ids[:, P + t]``: the model keeps the last T + 1 positions
+        (``logits_to_keep``, so the (B, L, V) tensor is never built) and the final one is dropped.
+        """
+        inputs = self.model_inputs(batch, pixel_values)
+        width = inputs["input_ids"].shape[1] - int(batch["prompt_length"])
+        out = self.model(**inputs, logits_to_keep=width + 1, use_cache=False)
+        return out.logits[:, :-1]
+
+    def noised_pixel_values(
+        self,
+        pixel_values: torch.Tensor,
+        *,
+        step: int = 500,
+        kind: str = "vcd_sigmoid",
+        space: str = "normalized",
+        generator: torch.Generator | None = None,
+        pair_shared: bool = False,
+    ) -> torch.Tensor:
+        """The blurred image v' (METHOD.md §3.3 step 1), same shape and dtype as ``pixel_values``.
+
+        ``space="normalized"`` noises the processor output directly (VCD). ``"pixel01"`` un-normalises with
+        the processor's mean/std, noises the [0, 1] image, clamps to [0, 1] and re-normalises (TPO, which
+        noises the ``ToTensor`` image; here at the model's input resolution, after resizing).
+        """
+        if space not in NOISE_SPACES:
+            raise ValueError(f"noise_space: expected one of {NOISE_SPACES}, got {space!r}")
+        x = pixel_values.float()
+        if space == "normalized":
+            return self._add_noise(x, step, kind, generator, pair_shared).to(pixel_values.dtype)
+        ip = self.processor.image_processor
+        mean, std = self._per_channel(ip.image_mean, x), self._per_channel(ip.image_std, x)
+        noisy = self._add_noise(x * std + mean, step, kind, generator, pair_shared).clamp(0.0, 1.0)
+        return ((noisy - mean) / std).to(pixel_values.dtype)
+
+    # -- teacher-forced clear / blurred forward -------------------------------------------------------------
+    @torch.no_grad()
+    def forward_batch(
+        self,
+        images: Sequence[Image.Image],
+        questions: Sequence[str],
+        responses: Sequence[str],
+        *,
+        noise_step: int = 500,
+        noise_kind: str = "vcd_sigmoid",
+        noise_space: str = "normalized",
+        generator: torch.Generator | None = None,
+        add_eos: bool = False,
+    ) -> TeacherForced:
+        """Score each response under its clear and blurred image (same token positions, no grad)."""
+        from uedpo.signals import selective_log_softmax
+
+        prompts = [self.build_prompt(q) for q in questions]
+        batch = self.encode(images, prompts, responses, add_eos=add_eos)
+        blurred_pv = self.noised_pixel_values(
+            batch["pixel_values"], step=noise_step, kind=noise_kind, space=noise_space, generator=generator
+        )
+        clear = self.response_logits(batch).float()
+        blurred = self.response_logits(batch, pixel_values=blurred_pv).float()
+        labels, mask = response_targets(batch)
+        logprobs = selective_log_softmax(clear, labels).masked_fill(~mask, 0.0)
+        token_ids = [row[m].tolist() for row, m in zip(labels.cpu(), mask.cpu(), strict=True)]
+        return TeacherForced(
+            clear_logits=clear, blurred_logits=blurred, labels=labels, mask=mask, logprobs=logprobs,
+            token_ids=token_ids, token_strings=[piece_strings(self.tokenizer, ids) for ids in token_ids],
+        )
+
+    def forward_pair(
+        self,
+        image: Image.Image,
+        prompt_question: str,
+        response: str,
+        *,
+        noise_step: int = 500,
+        noise_kind: str = "vcd_sigmoid",
+        noise_space: str = "normalized",
+        generator: torch.Generator | None = None,
+        add_eos: bool = False,
+    ) -> TeacherForced:
+        """:meth:`forward_batch` for one (image, question, response); tensors keep the batch dimension 1."""
+        return self.forward_batch(
+            [image], [prompt_question], [response], noise_step=noise_step, noise_kind=noise_kind,
+            noise_space=noise_space, generator=generator, add_eos=add_eos,
+        )
+
+    # -- generation ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        images: Sequence[Image.Image],
+        questions: Sequence[str],
+        *,
+        max_new_tokens: int,
+        do_sample: bool = False,
+        num_beams: int = 1,
+        seed: int | None = None,
+        batch_size: int = 8,
+        progress: bool | None = None,
+    ) -> list[str]:
+        """Answers to ``questions`` about ``images``, ``batch_size`` rows at a time with left padding.
+
+        Greedy by default; batched greedy gives the same text as one item at a time. ``seed`` seeds torch's
+        global RNG once, before the first batch (sampling only). ``progress`` shows a bar (default: when
+        there is more than one batch).
+        """
+        n = _check_lengths(images=images, questions=questions)
+        if batch_size < 1 or max_new_tokens < 1:
+            raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {batch_size}, {max_new_tokens}")
+        if seed is not None:
+            torch.manual_seed(seed)
+        starts = range(0, n, batch_size)
+        show = len(starts) > 1 if progress is None else progress
+        sampling = {} if do_sample else {"temperature": None, "top_p": None, "top_k": None}
+        answers: list[str] = []
+        for start in tqdm(starts, desc=f"generate ({self.family})", disable=not show, unit="batch"):
+            stop = start + batch_size
+            enc = self.encode_prompts(images[start:stop], [self.build_prompt(q) for q in questions[start:stop]])
+            inputs = {k: v.to(self.device) for k, v in enc.items()}
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+            out = self.model.generate(
+                **inputs, max_new_tokens=max_new_tokens, do_sample=do_sample, num_beams=num_beams,
+                pad_token_id=self.tokenizer.pad_token_id, **sampling,
+            )
+            new_tokens = out[:, inputs["input_ids"].shape[1] :]
+            answers.extend(t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+        return answers
+
+
+class LlavaAdapter(VLMAdapter):
+    """LLaVA-1.5 (``llava-hf`` layout): CLIP ``pixel_values`` (B, 3, H, W), vicuna_v1 prompt."""
+
+    family = "llava"
+    pad_to_square: ClassVar[bool] = LLAVA15_PAD_TO_SQUARE
+
+    def build_prompt(self, question: str) -> str:
+        return llava15_prompt(question)
+
+    def prepare_image(self, image: Image.Image) -> Image.Image:
+        """``expand2square`` of ``haotian-liu/LLaVA`` ``llava/mm_utils.py``: centre on a mean-colour square."""
+        image = image.convert("RGB")
+        width, height = image.size
+        if not self.pad_to_square or width == height:
+            return image
+        fill = tuple(int(x * 255) for x in self.processor.image_processor.image_mean)
+        side = max(width, height)
+        square = Image.new("RGB", (side, side), fill)
+        square.paste(image, ((side - width) // 2, (side - height) // 2))
+        return square
+
+    def model_inputs(self, batch: dict, pixel_values: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        inputs = super().model_inputs(batch, pixel_values)
+        # Left padding: positions restart at each row's first real token, exactly as generate() builds them.
+        inputs["position_ids"] = left_pad_positions(inputs["attention_mask"])
+        return inputs
+
+    def _add_noise(self, pixel_values, step, kind, generator, pair_shared):
+        from uedpo.noise import add_diffusion_noise
+
+        return add_diffusion_noise(pixel_values, step, generator=generator, kind=kind, pair_shared=pair_shared)
+
+    def _per_channel(self, values, pixel_values):
+        return torch.tensor(values, dtype=pixel_values.dtype, device=pixel_values.device).view(1, -1, 1, 1)
+
+
+class Qwen25VLAdapter(VLMAdapter):
+    """Qwen2.5-VL: flattened patches (num_patches, C*T*P*P) + ``image_grid_thw``, Qwen chat prompt."""
+
+    family = "qwen2_5_vl"
+
+    def build_prompt(self, question: str) -> str:
+        return qwen25vl_prompt(question)
+
+    def _patch_layout(self) -> tuple[int, int]:
+        ip = self.processor.image_processor
+        return ip.temporal_patch_size, ip.patch_size
+
+    def _add_noise(self, pixel_values, step, kind, generator, pair_shared):
+        from uedpo.noise import add_diffusion_noise_qwen_patches
+
+        temporal, patch = self._patch_layout()
+        return add_diffusion_noise_qwen_patches(
+            pixel_values, step, temporal_patch_size=temporal, patch_size=patch,
+            generator=generator, kind=kind, pair_shared=pair_shared,
+        )
+
+    def _per_channel(self, values, pixel_values):
+        # Each row is laid out C x T x P x P, so a channel's value repeats over T*P*P consecutive columns.
+        temporal, patch = self._patch_layout()
+        vec = torch.tensor(values, dtype=pixel_values.dtype, device=pixel_values.device)
+        return vec.repeat_interleave(temporal * patch * patch).view(1, -1)
+
+
+ADAPTERS: dict[str, type[VLMAdapter]] = {"llava": LlavaAdapter, "qwen2_5_vl": Qwen25VLAdapter}
