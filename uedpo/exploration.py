@@ -154,6 +154,11 @@ def token_types(
     ungated; ``NOT_SCORED`` outside the mask. α does not change the types; it is accepted for symmetry.
     """
     ex = explore(u, delta, mask, preferred=preferred, alpha=alpha, tau=tau, scope=scope)
+    return classify(ex, u, mask, preferred=preferred)
+
+
+def classify(ex: Exploration, u: torch.Tensor, mask: torch.Tensor, *, preferred: bool) -> torch.Tensor:
+    """:class:`TokenType` codes from an :func:`explore` result (see :func:`token_types`)."""
     types = torch.full(u.shape, int(TokenType.UNGATED), dtype=torch.long, device=u.device)
     if preferred:
         above = u.float() > ex.mu[:, None]

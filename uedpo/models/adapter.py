@@ -202,14 +202,20 @@ class VLMAdapter:
         noise_space: str = "normalized",
         generator: torch.Generator | None = None,
         add_eos: bool = False,
+        pair_shared: bool = False,
     ) -> TeacherForced:
-        """Score each response under its clear and blurred image (same token positions, no grad)."""
+        """Score each response under its clear and blurred image (same token positions, no grad).
+
+        ``pair_shared=True`` treats the rows as ``[chosen; rejected]`` of one set of pairs and gives both rows
+        of a pair the same noise, as training does.
+        """
         from uedpo.signals import selective_log_softmax
 
         prompts = [self.build_prompt(q) for q in questions]
         batch = self.encode(images, prompts, responses, add_eos=add_eos)
         blurred_pv = self.noised_pixel_values(
-            batch["pixel_values"], step=noise_step, kind=noise_kind, space=noise_space, generator=generator
+            batch["pixel_values"], step=noise_step, kind=noise_kind, space=noise_space, generator=generator,
+            pair_shared=pair_shared,
         )
         clear = self.response_logits(batch).float()
         blurred = self.response_logits(batch, pixel_values=blurred_pv).float()
