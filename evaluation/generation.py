@@ -1,0 +1,111 @@
+"""Resumable, batched generation into a JSONL file.
+
+``responses.jsonl`` gets one ``{"id", "image", "question", "response"}`` row per item, appended and flushed per
+batch. A rerun after a crash or Ctrl-C reads the file, drops a trailing half-written line, and generates only the
+missing items, so nothing is lost or duplicated. The generation settings are stored beside it
+(``responses.settings.json``); resuming with different settings is refused, because mixing them would make the
+scores meaningless.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from evaluation.results import atomic_write_json
+
+
+class ResumeError(ValueError):
+    """An existing responses file cannot be resumed with the requested settings."""
+
+
+@dataclass(frozen=True)
+class GenItem:
+    id: int | str
+    image: str  # file name inside the image directory
+    question: str
+
+
+def settings_path(responses_path: Path) -> Path:
+    return responses_path.with_name(responses_path.stem + ".settings.json")
+
+
+def read_done(path: Path) -> dict[str, dict[str, Any]]:
+    """Rows already written, keyed by ``str(id)``; a trailing partial line (a crash mid-write) is cut off."""
+    if not path.exists():
+        return {}
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with open(path, "r+b") as f:  # drop the half-written last line so appends stay line-aligned
+            f.truncate(end)
+    done: dict[str, dict[str, Any]] = {}
+    for lineno, line in enumerate(data[:end].decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ResumeError(
+                f"{path}: line {lineno} is not valid JSON ({err.msg}); delete the file to start over"
+            ) from None
+        done[str(row["id"])] = row
+    return done
+
+
+def check_settings(path: Path, settings: dict[str, Any]) -> None:
+    """Write the settings beside a new file; refuse to resume a file made with other settings."""
+    sp = settings_path(path)
+    if sp.exists():
+        old = json.loads(sp.read_text(encoding="utf-8"))
+        if old != settings:
+            changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            raise ResumeError(
+                f"{path}: was generated with other settings ({', '.join(changed)} differ: "
+                f"{ {k: old.get(k) for k in changed} } vs { {k: settings.get(k) for k in changed} }); "
+                "use another --out directory or delete the file to regenerate"
+            )
+    else:
+        atomic_write_json(sp, settings)
+
+
+def generate_jsonl(
+    items: Sequence[GenItem],
+    path: str | os.PathLike,
+    generate_batch: Callable[[Sequence[GenItem]], Sequence[str]],
+    *,
+    settings: dict[str, Any],
+    batch_size: int = 8,
+    desc: str = "generate",
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Generate every item not yet in ``path`` and return all rows in ``items`` order."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check_settings(path, settings)
+    done = read_done(path)
+    todo = [it for it in items if str(it.id) not in done]
+    with open(path, "a", encoding="utf-8") as f, tqdm(
+        total=len(items), initial=len(items) - len(todo), desc=desc, unit="item", disable=not progress
+    ) as bar:
+        for batch in _chunks(todo, batch_size):
+            texts = generate_batch(batch)
+            for it, text in zip(batch, texts, strict=True):
+                row = {"id": it.id, "image": it.image, "question": it.question, "response": text}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                done[str(it.id)] = row
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(batch))
+    return [done[str(it.id)] for it in items]
+
+
+def _chunks(seq: Sequence[GenItem], size: int) -> Iterable[Sequence[GenItem]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
