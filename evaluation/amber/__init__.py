@@ -1,0 +1,40 @@
+"""AMBER scorer with official parity (``junyangwang0410/AMBER`` @ 534babf6bbfcce2e735c26289dedfb21cef3c939,
+``inference.py``). Load data with ``benchmarks_data.amber``; score with :func:`score_amber`."""
+
+from evaluation.amber.discriminative import normalize_answer
+from evaluation.amber.nlp import NltkDataError, NounExtractor, nltk_noun_extractor
+from evaluation.amber.records import DiscriminativeRecord, GenerativeRecord, MentionRecord
+from evaluation.amber.score import AmberResult, amber_versions, score_amber
+from evaluation.amber.similarity import (
+    ExactSimilarity,
+    SimilarityBackend,
+    SimilarityBackendError,
+    SimilarWords,
+    SpacySimilarity,
+    TableSimilarity,
+    build_similarity_table,
+)
+from evaluation.amber.types import AmberAnnotation, AmberData, AmberResponse
+
+__all__ = [
+    "AmberAnnotation",
+    "AmberData",
+    "AmberResponse",
+    "AmberResult",
+    "DiscriminativeRecord",
+    "ExactSimilarity",
+    "GenerativeRecord",
+    "MentionRecord",
+    "NltkDataError",
+    "NounExtractor",
+    "SimilarWords",
+    "SimilarityBackend",
+    "SimilarityBackendError",
+    "SpacySimilarity",
+    "TableSimilarity",
+    "amber_versions",
+    "build_similarity_table",
+    "nltk_noun_extractor",
+    "normalize_answer",
+    "score_amber",
+]
