@@ -39,14 +39,17 @@ def results_frame(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> pd.DataFrame
 
 
 def sections_markdown(result: Mapping[str, Any], decimals: int | None = None) -> str:
-    """One result as a markdown table: a row per section, a column per metric (with ↑/↓)."""
-    metric_names: list[str] = []
-    for metrics in result["metrics"].values():
-        metric_names += [m for m in metrics if m not in metric_names]
-    frame = pd.DataFrame(
-        [{"section": s, **{f"{m}{arrow(m)}": v for m, v in ms.items()}} for s, ms in result["metrics"].items()],
-        columns=["section", *[f"{m}{arrow(m)}" for m in metric_names]],
-    ).set_index("section")
-    if decimals is not None:
-        frame = frame.round(decimals)
-    return frame.to_markdown(floatfmt="g", missingval="")
+    """One result as markdown: sections with the same metrics share a table (row per section, ↑/↓ columns)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for section, metrics in result["metrics"].items():
+        groups.setdefault(tuple(metrics), []).append(section)
+    tables = []
+    for metric_names, sections in groups.items():
+        frame = pd.DataFrame(
+            [[result["metrics"][s][m] for m in metric_names] for s in sections],
+            index=pd.Index(sections, name="section"), columns=[f"{m}{arrow(m)}" for m in metric_names],
+        )
+        if decimals is not None:
+            frame = frame.round(decimals)
+        tables.append(frame.to_markdown(floatfmt="g"))
+    return "\n\n".join(tables)

@@ -1,0 +1,64 @@
+"""AMBER for ``uedpo-eval``: ``amber`` (all ids), ``amber-g`` (generative, ids 1-1004), ``amber-d``."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from typing import Any
+
+from benchmarks_data.amber import (
+    N_GENERATIVE,
+    load_amber,
+    load_amber_responses,
+    parse_similarity_spec,
+)
+from benchmarks_data.store import bench_sha256s
+from evaluation.amber import SimilarityBackendError, amber_versions, score_amber
+from evaluation.benches import Scored, UsageError
+
+OFFICIAL_SIMILARITY = "spacy:en_core_web_lg"
+BENCHES = {"amber": "all", "amber-g": "generative", "amber-d": "discriminative"}
+
+
+def _selects(bench: str, item_id: int) -> bool:
+    part = BENCHES[bench]
+    return part == "all" or (part == "generative") == (item_id <= N_GENERATIVE)
+
+
+def _variant(result_variant: str, similarity: str | None) -> str:
+    if similarity is None or similarity in (OFFICIAL_SIMILARITY, "spacy"):
+        return result_variant
+    return f"{result_variant}+similarity:{similarity.split(':')[0]}"
+
+
+def score_file(bench: str, path: str, opts: Namespace, out_dir=None) -> Scored:
+    data = load_amber(opts.data_dir)
+    responses = [r for r in load_amber_responses(path) if _selects(bench, r.id)]
+    if not responses:
+        raise UsageError(f"{path}: no {BENCHES[bench]} AMBER ids in the file; check --bench or the ids")
+    has_generative = any(r.id <= N_GENERATIVE for r in responses)
+    similarity = parse_similarity_spec(opts.similarity) if has_generative else None
+    try:
+        result = score_amber(
+            responses, data, similarity=similarity, normalize_answers=opts.normalize_answers,
+            progress=not opts.quiet,
+        )
+    except SimilarityBackendError as err:
+        raise UsageError(f"{err} (--similarity; `uedpo-data amber-similarity` writes a table)") from None
+    bench_result = result.to_bench_result(amber_versions(similarity), bench_sha256s("amber", opts.data_dir))
+    bench_result.bench = bench
+    bench_result.variant = _variant(result.variant, result.config.get("similarity"))
+    text = {r.id: r.response for r in responses}
+    items: list[dict[str, Any]] = []
+    for rec in result.generative_records:
+        row = rec.to_dict()
+        items.append({"bench": bench, "id": rec.id, "response": text[rec.id],
+                      "hallucinated": row.pop("hallucinated"), "record": row})
+    for rec in result.discriminative_records:
+        items.append({"bench": bench, "id": rec.id, "response": text[rec.id], "hallucinated": [],
+                      "record": rec.to_dict()})
+    notes = [
+        f"answers not exactly 'Yes'/'No' in {section}: {n} (scored as wrong, as the official script does; "
+        "--normalize-answers maps 'Yes, ...' style answers)"
+        for section, n in result.non_yes_no_answers.items() if n
+    ]
+    return Scored(bench_result, items, notes)

@@ -1,0 +1,137 @@
+"""``uedpo-eval``: benchmark tables for response files or checkpoints.
+
+Scoring mode (existing responses)::
+
+    uedpo-eval --bench amber --responses answers.json [--similarity exact] [--output-json out/results.json]
+    uedpo-eval --bench chair --responses captions.jsonl --coco-gt gt_objects.json.gz
+    uedpo-eval --bench mmhal --responses mmhal.json --reviews judge_replies.json
+
+Checkpoint mode (generate, then score)::
+
+    uedpo-eval --bench amber --ckpt llava-hf/llava-1.5-7b-hf --image-dir AMBER/images --out runs/base
+    uedpo-eval --bench all --ckpt BASE --ckpt BASE --adapter - --adapter runs/uedpo --image-dir ... --out runs/cmp
+
+``--baseline results.json [--tolerance X]`` compares every metric in its better direction and exits 1 on a
+regression (0 otherwise), so a nightly job can gate on it. Bad input exits 2 with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks_data.store import DataError
+from evaluation.benches import Scored, UsageError
+from evaluation.benches.judging import add_judge_options
+from evaluation.generation import ResumeError
+from evaluation.regression import compare, format_report
+from evaluation.results import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from evaluation.tables import results_frame, sections_markdown
+
+SCORING_BENCHES = ("amber", "amber-g", "amber-d", "chair", "objhal", "mmhal")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="uedpo-eval", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--bench", required=True, choices=(*SCORING_BENCHES, "all", "shapes"))
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--responses", help="score an existing responses file (JSON or JSONL)")
+    src.add_argument("--ckpt", action="append", help="checkpoint dir or hub id (repeat to compare)")
+    p.add_argument("--adapter", action="append", help="peft LoRA adapter dir per --ckpt ('-' for none)")
+    p.add_argument("--image-dir", type=Path, help="benchmark images (checkpoint mode)")
+    p.add_argument("--out", type=Path, help="output directory: <out>/<bench>/results.json, items.jsonl, tables")
+    p.add_argument("--output-json", type=Path, help="results JSON path (scoring mode; items go beside it)")
+    p.add_argument("--data-dir", help="benchmark data directory (default: $UEDPO_DATA_DIR or the user cache)")
+    p.add_argument("--limit", type=int, help="only the first N items (smoke tests)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--baseline", type=Path, help="results JSON to compare against (exit 1 on regression)")
+    p.add_argument("--tolerance", type=float, default=0.0, help="allowed worsening per metric (its units)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    a = p.add_argument_group("AMBER")
+    a.add_argument("--similarity", default="spacy:en_core_web_lg",
+                   help="near-synonym backend: spacy[:MODEL] (official), exact, table:PATH")
+    a.add_argument("--normalize-answers", action="store_true",
+                   help="map 'Yes, there is ...' style answers to Yes/No (a named, non-official variant)")
+    c = p.add_argument_group("CHAIR / Object HalBench")
+    c.add_argument("--coco-gt", help="COCO annotations folder or ground-truth objects file (.json[.gz])")
+    c.add_argument("--image-id-key", default="image_id")
+    c.add_argument("--caption-key", default="caption")
+    c.add_argument("--objhal-extractor", choices=("nltk", "llm"), default="nltk",
+                   help="Object HalBench object extraction: NLTK on the text, or the official LLM step (judge)")
+    m = p.add_argument_group("MMHal-Bench")
+    m.add_argument("--reviews", type=Path, help="saved judge replies aligned with the responses")
+    add_judge_options(p)
+    return p
+
+
+def bench_module(bench: str):
+    if bench.startswith("amber"):
+        from evaluation.benches import amber as module
+    elif bench == "mmhal":
+        from evaluation.benches import mmhal as module
+    elif bench in ("chair", "objhal"):
+        from evaluation.benches import coco as module
+    else:
+        raise UsageError(f"--bench {bench}: scoring a responses file is not supported for this benchmark")
+    return module
+
+
+def write_outputs(scored: Scored, results_path: Path) -> None:
+    """results JSON, per-item JSONL, markdown and CSV tables; each written atomically."""
+    result = scored.result.to_dict()
+    atomic_write_json(results_path, result)
+    atomic_write_jsonl(results_path.with_name(results_path.stem + ".items.jsonl"), scored.items)
+    atomic_write_text(results_path.with_name("table.md"), sections_markdown(result) + "\n")
+    atomic_write_text(results_path.with_name("table.csv"), results_frame([(result["bench"], result)]).to_csv())
+
+
+def check_baseline(result: dict[str, Any], baseline_path: Path, tolerance: float) -> int:
+    try:
+        baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise UsageError(f"{baseline_path}: cannot read the baseline results JSON ({err}); pass a results.json "
+                         "written by uedpo-eval") from None
+    report = compare(result, baseline, tolerance)
+    print(format_report(report, tolerance))
+    return 0 if report.ok else 1
+
+
+def run_scoring(opts: argparse.Namespace) -> int:
+    module = bench_module(opts.bench)
+    results_path = opts.output_json or (opts.out / opts.bench / "results.json" if opts.out else None)
+    scored = module.score_file(opts.bench, opts.responses, opts,
+                               out_dir=results_path.parent if results_path else None)
+    result = scored.result.to_dict()
+    print(f"{opts.bench}: {result['n_items']} items, variant {result['variant']}\n")
+    print(sections_markdown(result))
+    for note in scored.notes:
+        print(note)
+    if results_path:
+        write_outputs(scored, results_path)
+        print(f"\nresults: {results_path}")
+    return check_baseline(result, opts.baseline, opts.tolerance) if opts.baseline else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    opts = parser.parse_args(argv)
+    try:
+        if opts.responses:
+            return run_scoring(opts)
+        from evaluation.checkpoint import run_checkpoints  # imports torch/transformers only when needed
+
+        return run_checkpoints(opts)
+    except (UsageError, DataError, ResumeError, ValueError, FileNotFoundError) as err:
+        print(f"uedpo-eval: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
