@@ -14,6 +14,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +64,23 @@ def _read_json(path: Path, fix: str) -> Any:
         ) from None
 
 
+def _file(relpath: str, data_dir: str | os.PathLike | None, root: str | os.PathLike | None) -> Path:
+    """``<data_dir>/amber/<relpath>``, or ``<root>/<relpath>`` for an AMBER-format benchmark elsewhere
+    (e.g. ShapesWorld)."""
+    if root is None:
+        return data_file(BENCH, relpath, data_dir)
+    path = Path(root) / relpath
+    if not path.is_file():
+        raise DataError(f"{path}: AMBER-format file not found; point the root at a folder holding data/")
+    return path
+
+
 def _word_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(w, str) for w in value)
 
 
-def _load_association(data_dir: str | os.PathLike | None) -> dict[str, tuple[str, ...]]:
-    path = data_file(BENCH, RELATION, data_dir)
+def _load_association(data_dir, root=None) -> dict[str, tuple[str, ...]]:
+    path = _file(RELATION, data_dir, root)
     raw = _read_json(path, REFETCH)
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected a JSON object word -> [associated words]; {REFETCH}")
@@ -78,8 +90,8 @@ def _load_association(data_dir: str | os.PathLike | None) -> dict[str, tuple[str
     return {key: tuple(words) for key, words in raw.items()}
 
 
-def _load_safe_words(data_dir: str | os.PathLike | None) -> frozenset[str]:
-    path = data_file(BENCH, SAFE_WORDS, data_dir)
+def _load_safe_words(data_dir, root=None) -> frozenset[str]:
+    path = _file(SAFE_WORDS, data_dir, root)
     # Official: `for line in file: line.split('\n')[0]`: lines split on "\n" only, nothing else stripped.
     lines = path.read_text(encoding="utf-8").split("\n")
     if lines[-1] == "":  # a final newline ends the last line; it does not start an empty one
@@ -119,28 +131,37 @@ def _annotation(path: Path, index: int, raw: Any, association: dict[str, tuple[s
     return AmberAnnotation(id=raw["id"], type=raw["type"], truth=raw["truth"])
 
 
-def load_amber(data_dir: str | os.PathLike | None = None) -> AmberData:
+def load_amber(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    root: str | os.PathLike | None = None,
+    expected_counts: dict[str, int] | None = TYPE_COUNTS,
+) -> AmberData:
     """The AMBER annotations, association map, vocabulary and global safe words, verified.
 
-    Checks: 15,220 records, ``id == index + 1``, generative ids exactly 1-1004, the official count of every
-    type, truth/hallu objects all keys of ``relation.json``, discriminative truth ``'yes'``/``'no'``.
+    Checks: ``id == index + 1``, generative ids first, truth/hallu objects all keys of ``relation.json``,
+    discriminative truth ``'yes'``/``'no'``, and (unless ``expected_counts`` is None) the official count of
+    every type: 15,220 records, ids 1-1004 generative. ``root`` reads an AMBER-format benchmark from
+    ``<root>/data/`` instead of the official data (ShapesWorld passes ``expected_counts=None``).
     """
-    association = _load_association(data_dir)
-    path = data_file(BENCH, ANNOTATIONS, data_dir)
+    association = _load_association(data_dir, root)
+    path = _file(ANNOTATIONS, data_dir, root)
     raw = _read_json(path, REFETCH)
-    if not isinstance(raw, list) or len(raw) != N_ANNOTATIONS:
+    expected_total = sum(expected_counts.values()) if expected_counts is not None else None
+    if not isinstance(raw, list) or not raw or (expected_total is not None and len(raw) != expected_total):
         size = len(raw) if isinstance(raw, list) else type(raw).__name__
-        raise DataError(f"{path}: expected a list of {N_ANNOTATIONS} records, got {size}; {REFETCH}")
+        raise DataError(f"{path}: expected a list of {expected_total or 'AMBER'} records, got {size}; {REFETCH}")
     annotations = [_annotation(path, i, item, association) for i, item in enumerate(raw)]
     counts = Counter(a.type for a in annotations)
-    if counts != Counter(TYPE_COUNTS):
+    if expected_counts is not None and counts != Counter(expected_counts):
         raise DataError(
-            f"{path}: type counts {dict(counts)} differ from the official {TYPE_COUNTS}; {REFETCH}"
+            f"{path}: type counts {dict(counts)} differ from the official {expected_counts}; {REFETCH}"
         )
-    misplaced = next((a for a in annotations if a.is_generative != (a.id <= N_GENERATIVE)), None)
+    n_generative = counts.get(GENERATIVE_TYPE, 0)
+    misplaced = next((a for a in annotations if a.is_generative != (a.id <= n_generative)), None)
     if misplaced is not None:
         raise DataError(
-            f"{path}: id {misplaced.id} has type {misplaced.type!r}, but ids 1-{N_GENERATIVE} and only "
+            f"{path}: id {misplaced.id} has type {misplaced.type!r}, but ids 1-{n_generative} and only "
             f"they are generative; {REFETCH}"
         )
     vocabulary = frozenset(association) | {w for words in association.values() for w in words}
@@ -148,8 +169,40 @@ def load_amber(data_dir: str | os.PathLike | None = None) -> AmberData:
         annotations={a.id: a for a in annotations},
         association=association,
         vocabulary=vocabulary,
-        safe_words=_load_safe_words(data_dir),
+        safe_words=_load_safe_words(data_dir, root),
     )
+
+
+@dataclass(frozen=True)
+class AmberQuery:
+    """One benchmark question: ``image`` is the file name (``AMBER_{n}.jpg``) in the user's image folder."""
+
+    id: int
+    image: str
+    query: str
+
+
+QUERY_FILES = {"all": "data/query/query_all.json", "generative": "data/query/query_generative.json",
+               "discriminative": "data/query/query_discriminative.json"}
+
+
+def load_amber_queries(
+    part: str = "all", data_dir: str | os.PathLike | None = None, *, root: str | os.PathLike | None = None
+) -> list[AmberQuery]:
+    """The questions of ``part`` (``all``, ``generative``, ``discriminative``) in file order."""
+    if part not in QUERY_FILES:
+        raise ValueError(f"part: expected one of {sorted(QUERY_FILES)}, got {part!r}")
+    path = _file(QUERY_FILES[part], data_dir, root)
+    raw = _read_json(path, REFETCH)
+    if not isinstance(raw, list):
+        raise DataError(f"{path}: expected a JSON list of {{id, image, query}} objects; {REFETCH}")
+    out = []
+    for i, q in enumerate(raw):
+        if not (isinstance(q, dict) and isinstance(q.get("id"), int) and isinstance(q.get("image"), str)
+                and isinstance(q.get("query"), str)):
+            raise DataError(f"{path}: item {i} is not an {{id, image, query}} object; {REFETCH}")
+        out.append(AmberQuery(q["id"], q["image"], q["query"]))
+    return out
 
 
 def load_metric_seeds(data_dir: str | os.PathLike | None = None) -> dict[str, float]:
