@@ -18,18 +18,16 @@ regression (0 otherwise), so a nightly job can gate on it. Bad input exits 2 wit
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from benchmarks_data.store import DataError
-from evaluation.benches import Scored, UsageError
+from evaluation.benches import UsageError, bench_module
 from evaluation.benches.judging import add_judge_options
 from evaluation.generation import ResumeError
-from evaluation.regression import compare, format_report
-from evaluation.results import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from evaluation.tables import results_frame, sections_markdown
+from evaluation.judge import JudgeError
+from evaluation.outputs import check_baseline, write_outputs
+from evaluation.tables import sections_markdown
 
 SCORING_BENCHES = ("amber", "amber-g", "amber-d", "chair", "objhal", "mmhal")
 
@@ -48,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="benchmark data directory (default: $UEDPO_DATA_DIR or the user cache)")
     p.add_argument("--limit", type=int, help="only the first N items (smoke tests)")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-new-tokens", type=int, help="override every benchmark's generation budget")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
     p.add_argument("--device", default="auto")
@@ -69,38 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--reviews", type=Path, help="saved judge replies aligned with the responses")
     add_judge_options(p)
     return p
-
-
-def bench_module(bench: str):
-    if bench.startswith("amber"):
-        from evaluation.benches import amber as module
-    elif bench == "mmhal":
-        from evaluation.benches import mmhal as module
-    elif bench in ("chair", "objhal"):
-        from evaluation.benches import coco as module
-    else:
-        raise UsageError(f"--bench {bench}: scoring a responses file is not supported for this benchmark")
-    return module
-
-
-def write_outputs(scored: Scored, results_path: Path) -> None:
-    """results JSON, per-item JSONL, markdown and CSV tables; each written atomically."""
-    result = scored.result.to_dict()
-    atomic_write_json(results_path, result)
-    atomic_write_jsonl(results_path.with_name(results_path.stem + ".items.jsonl"), scored.items)
-    atomic_write_text(results_path.with_name("table.md"), sections_markdown(result) + "\n")
-    atomic_write_text(results_path.with_name("table.csv"), results_frame([(result["bench"], result)]).to_csv())
-
-
-def check_baseline(result: dict[str, Any], baseline_path: Path, tolerance: float) -> int:
-    try:
-        baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise UsageError(f"{baseline_path}: cannot read the baseline results JSON ({err}); pass a results.json "
-                         "written by uedpo-eval") from None
-    report = compare(result, baseline, tolerance)
-    print(format_report(report, tolerance))
-    return 0 if report.ok else 1
 
 
 def run_scoring(opts: argparse.Namespace) -> int:
@@ -128,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         from evaluation.checkpoint import run_checkpoints  # imports torch/transformers only when needed
 
         return run_checkpoints(opts)
-    except (UsageError, DataError, ResumeError, ValueError, FileNotFoundError) as err:
+    except (UsageError, DataError, ResumeError, JudgeError, ValueError, FileNotFoundError) as err:
         print(f"uedpo-eval: error: {err}", file=sys.stderr)
         return 2
 

@@ -30,6 +30,7 @@ class GenItem:
     id: int | str
     image: str  # file name inside the image directory
     question: str
+    max_new_tokens: int = 512
 
 
 def settings_path(responses_path: Path) -> Path:

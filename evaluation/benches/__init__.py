@@ -23,3 +23,16 @@ class Scored:
 
 class UsageError(ValueError):
     """Bad input or options; the CLI prints the one-line message and exits with code 2."""
+
+
+def bench_module(bench: str):
+    """The ``evaluation.benches`` module that scores ``bench``."""
+    if bench.startswith("amber"):
+        from evaluation.benches import amber as module
+    elif bench == "mmhal":
+        from evaluation.benches import mmhal as module
+    elif bench in ("chair", "objhal"):
+        from evaluation.benches import coco as module
+    else:
+        raise UsageError(f"--bench {bench}: scoring a responses file is not supported for this benchmark")
+    return module

@@ -62,3 +62,20 @@ def score_file(bench: str, path: str, opts: Namespace, out_dir=None) -> Scored:
         for section, n in result.non_yes_no_answers.items() if n
     ]
     return Scored(bench_result, items, notes)
+
+
+# Discriminative answers are one word ("Yes"/"No"); descriptions need room (AMBER captions average ~100 words).
+MAX_NEW_TOKENS = {"generative": 512, "discriminative": 32}
+
+
+def items(bench: str, opts: Namespace):
+    """What to ask the model: AMBER's own query text for every id of ``bench``."""
+    from benchmarks_data.amber import load_amber_queries
+    from evaluation.generation import GenItem
+
+    return [
+        GenItem(id=q.id, image=q.image, question=q.query,
+                max_new_tokens=MAX_NEW_TOKENS["generative" if q.id <= N_GENERATIVE else "discriminative"])
+        for q in load_amber_queries("all", opts.data_dir)
+        if _selects(bench, q.id)
+    ]

@@ -52,3 +52,19 @@ def score_file(bench: str, path: str, opts: Namespace, out_dir: Path | None = No
     if result.n_unparseable:
         notes.append(f"unparseable judge replies: {result.n_unparseable} (scored 0, as the official script does)")
     return Scored(bench_result, items, notes)
+
+
+MAX_NEW_TOKENS = 512
+
+
+def image_name(image_src: str) -> str:
+    """MMHal images are named by the basename of ``image_src`` (the HF dataset's images/ folder)."""
+    return image_src.rstrip("/").rsplit("/", 1)[-1]
+
+
+def items(bench: str, opts: Namespace):
+    from benchmarks_data.mmhal import load_template
+    from evaluation.generation import GenItem
+
+    return [GenItem(id=r.index, image=image_name(r.image_src), question=r.question, max_new_tokens=MAX_NEW_TOKENS)
+            for r in load_template(data_dir=opts.data_dir)]

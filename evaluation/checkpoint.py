@@ -1,0 +1,217 @@
+"""``uedpo-eval --ckpt``: generate each benchmark's responses with a checkpoint, then score them.
+
+Per checkpoint and benchmark it writes ``OUT[/<run>]/<bench>/responses.jsonl`` as it goes (resumable, see
+:mod:`evaluation.generation`), then ``results.json``, ``results.items.jsonl``, ``table.md`` and ``table.csv``.
+Several ``--ckpt`` give one comparison table (``OUT/comparison.md``/``.csv``).
+
+Data-parallel generation: under ``torchrun --nproc-per-node N -m evaluation.cli ...`` or
+``accelerate launch --num_processes N -m evaluation.cli ...`` each rank (``RANK``/``WORLD_SIZE``) generates
+every N-th item into ``responses.rank<r>.jsonl``; after a barrier, rank 0 merges the shards in item order into
+``responses.jsonl`` and scores. A rerun resumes every shard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from evaluation.benches import Scored, UsageError, bench_module
+from evaluation.generation import GenItem, generate_jsonl, read_done
+from evaluation.outputs import check_baseline, write_outputs
+from evaluation.results import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from evaluation.tables import results_frame, sections_markdown
+
+# `--bench all` runs what the paper's table needs; AMBER covers both its generative and discriminative parts.
+ALL_BENCHES = ("objhal", "mmhal", "amber")
+# The paper's row (METHOD.md): (column, section, metric).
+PAPER_ROW = (
+    ("Obj-Hal CHAIRs↓", "objhal", "CHAIRs"),
+    ("MMHal score↑", "mmhal", "score"),
+    ("MMHal HalRate↓", "mmhal", "hallucination_rate"),
+    ("AMBER-g CHAIR↓", "generative", "CHAIR"),
+    ("AMBER-d F1↑", "discriminative", "F1"),
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    ckpt: str
+    adapter: str | None
+
+
+def _runs(opts: argparse.Namespace) -> list[Run]:
+    adapters = opts.adapter or []
+    if adapters and len(adapters) != len(opts.ckpt):
+        raise UsageError(f"--adapter given {len(adapters)} times for {len(opts.ckpt)} --ckpt; give one per "
+                         "checkpoint ('-' for none)")
+    runs = []
+    for i, ckpt in enumerate(opts.ckpt):
+        adapter = adapters[i] if adapters and adapters[i] != "-" else None
+        name = Path(adapter or ckpt).name or f"run{i}"
+        runs.append(Run(name=name if name not in {r.name for r in runs} else f"{name}-{i}", ckpt=ckpt,
+                        adapter=adapter))
+    return runs
+
+
+def _rank() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        dist.barrier()
+
+
+def check_images(items: Sequence[GenItem], image_dir: Path | None) -> tuple[list[GenItem], list[str]]:
+    """Items whose image opens; the first missing image stops the run, unreadable ones are listed and skipped."""
+    if image_dir is None:
+        raise UsageError("--image-dir is required with --ckpt: the folder with the benchmark's images")
+    if not image_dir.is_dir():
+        raise UsageError(f"--image-dir {image_dir}: not a directory")
+    ok, skipped = [], []
+    for it in items:
+        path = image_dir / it.image
+        if not path.is_file():
+            raise UsageError(f"{image_dir}: image {it.image} (item {it.id}) is missing; download the benchmark's "
+                             "images into this folder (uedpo-data where lists where to get them)")
+        try:
+            with Image.open(path) as img:
+                img.verify()
+            ok.append(it)
+        except (UnidentifiedImageError, OSError) as err:
+            skipped.append(f"{it.image} (item {it.id}): {err}")
+    return ok, skipped
+
+
+def _generate_batch(adapter, image_dir: Path):
+    def run(batch: Sequence[GenItem]) -> list[str]:
+        texts: dict[int, str] = {}
+        for budget in sorted({it.max_new_tokens for it in batch}):
+            idx = [i for i, it in enumerate(batch) if it.max_new_tokens == budget]
+            images = [Image.open(image_dir / batch[i].image).convert("RGB") for i in idx]
+            out = adapter.generate(images, [batch[i].question for i in idx], max_new_tokens=budget,
+                                   batch_size=len(idx), progress=False)
+            texts.update(zip(idx, out, strict=True))
+        return [texts[i] for i in range(len(batch))]
+
+    return run
+
+
+def _settings(run: Run, bench: str, adapter, items: Sequence[GenItem]) -> dict[str, Any]:
+    """What decides the generated text; resuming with any of it changed is refused."""
+    return {"ckpt": run.ckpt, "adapter": run.adapter, "bench": bench, "family": adapter.family,
+            "max_new_tokens": sorted({it.max_new_tokens for it in items}), "do_sample": False, "num_beams": 1,
+            "dtype": str(adapter.dtype).removeprefix("torch.")}
+
+
+def generate_bench(run: Run, bench: str, adapter, opts: argparse.Namespace, bench_dir: Path) -> tuple[Path, list]:
+    module = bench_module(bench)
+    items = module.items(bench, opts)
+    if opts.limit:
+        items = items[: opts.limit]
+    if opts.max_new_tokens:
+        items = [replace(it, max_new_tokens=opts.max_new_tokens) for it in items]
+    items, skipped = check_images(items, opts.image_dir)
+    rank, world = _rank()
+    shard = items[rank::world]
+    responses = bench_dir / ("responses.jsonl" if world == 1 else f"responses.rank{rank}.jsonl")
+    generate_jsonl(shard, responses, _generate_batch(adapter, opts.image_dir), settings=_settings(run, bench, adapter, items),
+                   batch_size=opts.batch_size, desc=f"{run.name}/{bench}", progress=not opts.quiet)
+    _barrier(world)
+    if world > 1 and rank == 0:
+        done = {}
+        for r in range(world):
+            done.update(read_done(bench_dir / f"responses.rank{r}.jsonl"))
+        responses = bench_dir / "responses.jsonl"
+        atomic_write_jsonl(responses, [done[str(it.id)] for it in items])
+    return responses, skipped
+
+
+def score_bench(bench: str, responses: Path, opts: argparse.Namespace, bench_dir: Path) -> Scored:
+    scored = bench_module(bench).score_file(bench, str(responses), opts, out_dir=bench_dir)
+    write_outputs(scored, bench_dir / "results.json")
+    return scored
+
+
+def paper_row(metrics: dict[str, dict[str, float]], missing: dict[str, str]) -> dict[str, Any]:
+    row = {}
+    for column, section, metric in PAPER_ROW:
+        value = metrics.get(section, {}).get(metric)
+        row[column] = value if value is not None else missing.get(section, "not run")
+    return row
+
+
+def run_checkpoints(opts: argparse.Namespace) -> int:
+    if opts.out is None:
+        raise UsageError("--out is required with --ckpt: responses and results are written there")
+    from uedpo.models import load_adapter
+
+    benches = ALL_BENCHES if opts.bench == "all" else (opts.bench,)
+    runs = _runs(opts)
+    rank, world = _rank()
+    rows, status = [], 0
+    for run in runs:
+        run_dir = opts.out / run.name if len(runs) > 1 else opts.out
+        adapter = load_adapter(run.ckpt, adapter_dir=run.adapter, dtype=opts.dtype, device=opts.device)
+        merged: dict[str, dict[str, float]] = {}
+        missing: dict[str, str] = {}
+        for bench in benches:
+            bench_dir = run_dir / bench
+            responses, skipped = generate_bench(run, bench, adapter, opts, bench_dir)
+            if rank != 0:
+                continue
+            if skipped:
+                print(f"{run.name}/{bench}: skipped {len(skipped)} unreadable images (not scored): "
+                      + "; ".join(skipped))
+            if bench == "mmhal" and not (opts.judge_model or opts.reviews):
+                missing.update(mmhal="needs judge", mmhal_by_type="needs judge")
+                print(f"{run.name}/mmhal: responses in {responses}; no judge configured (--judge-model), "
+                      "so MMHal is not scored")
+                continue
+            scored = score_bench(bench, responses, opts, bench_dir)
+            result = scored.result.to_dict()
+            merged.update(result["metrics"])
+            print(f"\n## {run.name} / {bench} ({result['n_items']} items, variant {result['variant']})\n")
+            print(sections_markdown(result))
+            for note in scored.notes:
+                print(note)
+            if opts.baseline and len(benches) == 1:
+                status = max(status, _check(result, opts))
+        if rank != 0:
+            continue
+        rows.append((run.name, {"bench": opts.bench, "metrics": merged}))
+        if opts.bench == "all":
+            row = paper_row(merged, missing)
+            print(f"\n## {run.name}: the paper's row\n")
+            print(" | ".join(row) + "\n" + " | ".join(_fmt(v) for v in row.values()))
+            atomic_write_json(run_dir / "results.json", {"bench": "all", "metrics": merged, "paper_row": row,
+                                                         "n_items": None, "variant": "mixed", "config": {},
+                                                         "versions": {}, "data_sha256": {}})
+            if opts.baseline:
+                status = max(status, _check({"metrics": merged}, opts))
+    if rank == 0 and len(runs) > 1:
+        frame = results_frame(rows)
+        atomic_write_text(opts.out / "comparison.md", frame.to_markdown(floatfmt="g") + "\n")
+        atomic_write_text(opts.out / "comparison.csv", frame.to_csv())
+        print("\n## comparison\n")
+        print(frame.to_markdown(floatfmt="g"))
+    return status
+
+
+def _check(result: dict[str, Any], opts: argparse.Namespace) -> int:
+    return check_baseline(result, opts.baseline, opts.tolerance)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
