@@ -40,7 +40,7 @@ from evaluation.chair.vocab import CocoVocabulary
 from evaluation.chair.words import LEMMA_NOUN, CaptionWords, captions_to_words, coco_mentions
 from evaluation.results import BenchResult
 
-BENCH = "object_halbench"
+BENCH = "objhal"  # the uedpo-eval --bench name (data folder: object_halbench)
 SECTION = "objhal"
 VARIANT_LLM_SPACY = "llm-objects+spacy-trf"  # the official pipeline (given the official extractor)
 VARIANT_LLM_WORDNET = "llm-objects+wordnet-fallback"  # spaCy en_core_web_trf absent: NLTK stand-in
