@@ -21,7 +21,7 @@ from typing import Any
 HIGHER_IS_BETTER: dict[str, bool] = {
     "CHAIR": False, "Cover": True, "Hal": False, "Cog": False,
     "Accuracy": True, "Precision": True, "Recall": True, "F1": True,
-    "CHAIRs": False, "CHAIRi": False, "Len": True,
+    "CHAIRs": False, "CHAIRi": False,  # CHAIR Len has no better direction: reported, never gated
     "score": True, "hallucination_rate": False,
     # MMHal per-type averages (0-6 ratings)
     "attribute": True, "adversarial": True, "comparison": True, "counting": True,
