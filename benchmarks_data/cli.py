@@ -3,6 +3,8 @@
     uedpo-data fetch amber            # download into the cache (or --data-dir / UEDPO_DATA_DIR)
     uedpo-data verify [BENCH]         # sha256 of every file against manifests/<bench>.json
     uedpo-data where                  # what is present per benchmark, verified or not
+    uedpo-data build-gt --coco-annotations DIR --out gt.json.gz   # COCO ground-truth objects file
+    uedpo-data amber-similarity --spacy-model en_core_web_lg --out sim.json   # AMBER similarity table
 
 Exit codes: 0 OK, 1 a file failed verification (or a download failed), 2 usage or bad input.
 A subcommand is one ``add_<name>(subparsers, common)`` function in ``SUBCOMMANDS``: it adds its
@@ -97,7 +99,48 @@ def add_where(subparsers, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=_run_where)
 
 
-SUBCOMMANDS: list[SubcommandAdder] = [add_fetch, add_verify, add_where]
+def _run_build_gt(args: argparse.Namespace) -> int:
+    from benchmarks_data.coco import build_gt_objects_file
+
+    out = build_gt_objects_file(args.coco_annotations, args.out, args.variant, args.data_dir)
+    print(f"wrote {out} ({args.variant} ground truth, sha256 {store.file_sha256(out)})")
+    return EXIT_OK
+
+
+def add_build_gt(subparsers, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "build-gt", parents=[common],
+        help="build a COCO ground-truth objects file from the COCO 2014 annotations (instances + captions)")
+    p.add_argument("--coco-annotations", required=True,
+                   help="folder with instances_{train,val}2014.json and captions_{train,val}2014.json")
+    p.add_argument("--variant", choices=("maxlinn", "rlhfv"), default="maxlinn",
+                   help="maxlinn: CHAIR (original synonyms, POS lemmas); rlhfv: Object HalBench (refined, nouns)")
+    p.add_argument("--out", required=True, help="output .json.gz path")
+    p.set_defaults(handler=_run_build_gt)
+
+
+def _run_amber_similarity(args: argparse.Namespace) -> int:
+    from benchmarks_data.amber import load_amber
+    from evaluation.amber import build_similarity_table
+    from evaluation.results import atomic_write_json
+
+    table = build_similarity_table(load_amber(args.data_dir).vocabulary, args.spacy_model)
+    atomic_write_json(args.out, table)
+    print(f"wrote {args.out}: similarities of {len(table) + 1} AMBER words under {args.spacy_model}; "
+          f"use it with uedpo-eval --similarity table:{args.out}")
+    return EXIT_OK
+
+
+def add_amber_similarity(subparsers, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "amber-similarity", parents=[common],
+        help="precompute AMBER's word-pair similarities with a spaCy model (for --similarity table:PATH)")
+    p.add_argument("--spacy-model", default="en_core_web_lg", help="spaCy model name (official: en_core_web_lg)")
+    p.add_argument("--out", required=True, help="output JSON path")
+    p.set_defaults(handler=_run_amber_similarity)
+
+
+SUBCOMMANDS: list[SubcommandAdder] = [add_fetch, add_verify, add_where, add_build_gt, add_amber_similarity]
 
 
 # ------------------------------------------------------------------------------------------- main

@@ -11,7 +11,7 @@ from benchmarks_data.amber import (
     load_amber_responses,
     parse_similarity_spec,
 )
-from benchmarks_data.store import bench_sha256s
+from benchmarks_data.store import bench_sha256s, require_verified
 from evaluation.amber import SimilarityBackendError, amber_versions, score_amber
 from evaluation.benches import Scored, UsageError
 
@@ -30,7 +30,11 @@ def _variant(result_variant: str, similarity: str | None) -> str:
     return f"{result_variant}+similarity:{similarity.split(':')[0]}"
 
 
+AMBER_FILES = ("data/annotations.json", "data/relation.json", "data/safe_words.txt")
+
+
 def score_file(bench: str, path: str, opts: Namespace, out_dir=None) -> Scored:
+    require_verified("amber", opts.data_dir, AMBER_FILES)  # a corrupt data dir must not give numbers
     data = load_amber(opts.data_dir)
     responses = [r for r in load_amber_responses(path) if _selects(bench, r.id)]
     if not responses:

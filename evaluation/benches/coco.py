@@ -19,7 +19,7 @@ from typing import Any
 from benchmarks_data.chair_inputs import load_captions, load_vocabulary
 from benchmarks_data.coco import gt_objects, load_gt_subset
 from benchmarks_data.objhal import load_objhal_answers, load_objhal_questions
-from benchmarks_data.store import bench_sha256s
+from benchmarks_data.store import bench_sha256s, require_verified
 from evaluation.benches import Scored, UsageError
 from evaluation.benches.judging import judge_client, judge_config_record
 from evaluation.chair import LEMMA_POS, nlp_versions
@@ -41,9 +41,17 @@ def _gt_source(opts: Namespace) -> dict[str, Any]:
     return {"coco_gt": str(opts.coco_gt) if opts.coco_gt else "data-dir:maxlinn"}
 
 
+def _verify(opts: Namespace, *relpaths: str) -> None:
+    """A corrupt data dir must not give numbers; a user-supplied --coco-gt is theirs to vouch for."""
+    files = list(relpaths) + ([] if opts.coco_gt else ["gt/coco2014_gt_objects_maxlinn.json.gz"])
+    require_verified("object_halbench", opts.data_dir, files)
+
+
 def score_file(bench: str, path: str, opts: Namespace, out_dir: Path | None = None) -> Scored:
     if bench == "chair":
+        _verify(opts, "vocab/synonyms.txt")
         return _score_chair(path, opts)
+    _verify(opts, "vocab/synonyms_refine.txt", "questions/obj_halbench_300_questions.jsonl")
     return _score_objhal(path, opts, out_dir)
 
 

@@ -6,7 +6,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from benchmarks_data.mmhal import N_RECORDS, load_responses, load_reviews
-from benchmarks_data.store import bench_sha256s
+from benchmarks_data.store import bench_sha256s, require_verified
 from evaluation.benches import Scored, UsageError
 from evaluation.benches.judging import judge_client, judge_config_record
 from evaluation.mmhal.reviews import reviews_from_objects, served_models
@@ -21,6 +21,7 @@ NEEDS_JUDGE = (
 
 
 def score_file(bench: str, path: str, opts: Namespace, out_dir: Path | None = None) -> Scored:
+    require_verified("mmhal", opts.data_dir, ["mmhal-bench_answer_template.json"])
     records = load_responses(path, data_dir=opts.data_dir)
     notes: list[str] = []
     if opts.reviews:
