@@ -17,6 +17,8 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-concurrency", type=int, default=4)
     g.add_argument("--judge-max-calls", type=int, default=None, help="cap on real HTTP calls (retries count)")
     g.add_argument("--judge-timeout", type=float, default=120.0, help="seconds per request")
+    g.add_argument("--judge-max-retries", type=int, default=5,
+                   help="retries per prompt on 429/5xx/timeouts/connection errors (exponential backoff)")
     g.add_argument("--judge-cache", type=Path, default=None,
                    help="cache directory for judge replies (default: <output dir>/judge-cache)")
 
@@ -28,6 +30,7 @@ def judge_client(opts: argparse.Namespace, default_cache: Path | None) -> JudgeC
     config = JudgeConfig(
         model=opts.judge_model, base_url=opts.judge_base_url, api_key_env=opts.judge_api_key_env or None,
         max_concurrency=opts.judge_concurrency, max_calls=opts.judge_max_calls, timeout_s=opts.judge_timeout,
+        max_retries=opts.judge_max_retries,
         cache_dir=opts.judge_cache or default_cache,
     )
     return JudgeClient(config, progress=not opts.quiet)
