@@ -161,11 +161,12 @@ def _responses_from_jsonl(rows: list[Any], path: Path, template: list[MMHalRecor
 
 
 def load_responses(path: str | os.PathLike, template: list[MMHalRecord] | None = None,
-                   data_dir: str | os.PathLike | None = None) -> list[MMHalRecord]:
+                   data_dir: str | os.PathLike | None = None, *, allow_subset: bool = False) -> list[MMHalRecord]:
     """Model responses as template records with ``model_answer`` set, in FILE order.
 
     ``*.jsonl`` files hold ``{"id", "response"}`` rows; anything else is the official JSON list. Exactly the
-    96 template items must be present, each once.
+    96 template items must be present, each once (``allow_subset=True``: any non-empty subset, e.g. a
+    ``uedpo-eval --limit`` smoke run).
     """
     path = Path(path)
     template = template if template is not None else load_template(data_dir=data_dir)
@@ -177,7 +178,7 @@ def load_responses(path: str | os.PathLike, template: list[MMHalRecord] | None =
             raise DataError(f"{path}: expected a JSON list of MMHal records, got {type(raw).__name__}; "
                             "use the official template with model_answer filled")
         records = _responses_from_json(raw, path, template)
-    if len(records) != len(template):
+    if len(records) != len(template) and not (allow_subset and records):
         have = {r.index for r in records}
         missing = [t.index for t in template if t.index not in have]
         raise DataError(f"{path}: {len(records)} responses, expected {len(template)} "

@@ -26,7 +26,7 @@ from benchmarks_data.store import DataError, data_file
 QUESTIONS_FILE = "questions/obj_halbench_300_questions.jsonl"
 N_QUESTIONS = 300  # official __main__: assert len(imids) == 300
 QUESTION_KEYS = ("prompt", "question")  # official order of preference
-ANSWER_KEYS = ("text", "answer")
+ANSWER_KEYS = ("text", "answer", "response")  # "response": uedpo-eval's own responses.jsonl
 ASSISTANT_PREFIX = "Assistant:"  # official: answer.replace("Assistant:", "").strip()
 
 

@@ -73,7 +73,7 @@ def _barrier(world: int) -> None:
         dist.barrier()
 
 
-def check_images(items: Sequence[GenItem], image_dir: Path | None) -> tuple[list[GenItem], list[str]]:
+def check_images(items: Sequence[GenItem], image_dir: Path | None) -> tuple[list[GenItem], list[GenItem]]:
     """Items whose image opens; the first missing image stops the run, unreadable ones are listed and skipped."""
     if image_dir is None:
         raise UsageError("--image-dir is required with --ckpt: the folder with the benchmark's images")
@@ -89,8 +89,8 @@ def check_images(items: Sequence[GenItem], image_dir: Path | None) -> tuple[list
             with Image.open(path) as img:
                 img.verify()
             ok.append(it)
-        except (UnidentifiedImageError, OSError) as err:
-            skipped.append(f"{it.image} (item {it.id}): {err}")
+        except (UnidentifiedImageError, OSError):
+            skipped.append(it)
     return ok, skipped
 
 
@@ -115,14 +115,18 @@ def _settings(run: Run, bench: str, adapter, items: Sequence[GenItem]) -> dict[s
             "dtype": str(adapter.dtype).removeprefix("torch.")}
 
 
-def generate_bench(run: Run, bench: str, adapter, opts: argparse.Namespace, bench_dir: Path) -> tuple[Path, list]:
-    module = bench_module(bench)
-    items = module.items(bench, opts)
+def plan_bench(bench: str, opts: argparse.Namespace) -> tuple[list[GenItem], list[GenItem]]:
+    """The items to generate and the skipped (unreadable) ones, checked before any model is loaded."""
+    items = bench_module(bench).items(bench, opts)
     if opts.limit:
         items = items[: opts.limit]
     if opts.max_new_tokens:
         items = [replace(it, max_new_tokens=opts.max_new_tokens) for it in items]
-    items, skipped = check_images(items, opts.image_dir)
+    return check_images(items, opts.image_dir)
+
+
+def generate_bench(run: Run, bench: str, items: list[GenItem], adapter, opts: argparse.Namespace,
+                   bench_dir: Path) -> Path:
     rank, world = _rank()
     shard = items[rank::world]
     responses = bench_dir / ("responses.jsonl" if world == 1 else f"responses.rank{rank}.jsonl")
@@ -135,11 +139,16 @@ def generate_bench(run: Run, bench: str, adapter, opts: argparse.Namespace, benc
             done.update(read_done(bench_dir / f"responses.rank{r}.jsonl"))
         responses = bench_dir / "responses.jsonl"
         atomic_write_jsonl(responses, [done[str(it.id)] for it in items])
-    return responses, skipped
+    return responses
 
 
-def score_bench(bench: str, responses: Path, opts: argparse.Namespace, bench_dir: Path) -> Scored:
+def score_bench(bench: str, responses: Path, opts: argparse.Namespace, bench_dir: Path,
+                skipped: Sequence[GenItem] = ()) -> Scored:
+    # Our responses.jsonl: captions under "response"; --limit and skipped images give partial runs.
+    opts = argparse.Namespace(**{**vars(opts), "caption_key": "response", "image_id_key": "image_id",
+                                 "allow_subset": True})
     scored = bench_module(bench).score_file(bench, str(responses), opts, out_dir=bench_dir)
+    scored.result.config["skipped_images"] = [it.image for it in skipped]  # never silently left out
     write_outputs(scored, bench_dir / "results.json")
     return scored
 
@@ -159,6 +168,11 @@ def run_checkpoints(opts: argparse.Namespace) -> int:
 
     benches = ALL_BENCHES if opts.bench == "all" else (opts.bench,)
     runs = _runs(opts)
+    plans = {bench: plan_bench(bench, opts) for bench in benches}  # fail on data/images before loading models
+    if opts.quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     rank, world = _rank()
     rows, status = [], 0
     for run in runs:
@@ -168,18 +182,19 @@ def run_checkpoints(opts: argparse.Namespace) -> int:
         missing: dict[str, str] = {}
         for bench in benches:
             bench_dir = run_dir / bench
-            responses, skipped = generate_bench(run, bench, adapter, opts, bench_dir)
+            items, skipped = plans[bench]
+            responses = generate_bench(run, bench, items, adapter, opts, bench_dir)
             if rank != 0:
                 continue
             if skipped:
                 print(f"{run.name}/{bench}: skipped {len(skipped)} unreadable images (not scored): "
-                      + "; ".join(skipped))
+                      + ", ".join(f"{it.image} (item {it.id})" for it in skipped))
             if bench == "mmhal" and not (opts.judge_model or opts.reviews):
                 missing.update(mmhal="needs judge", mmhal_by_type="needs judge")
                 print(f"{run.name}/mmhal: responses in {responses}; no judge configured (--judge-model), "
                       "so MMHal is not scored")
                 continue
-            scored = score_bench(bench, responses, opts, bench_dir)
+            scored = score_bench(bench, responses, opts, bench_dir, skipped)
             result = scored.result.to_dict()
             merged.update(result["metrics"])
             print(f"\n## {run.name} / {bench} ({result['n_items']} items, variant {result['variant']})\n")

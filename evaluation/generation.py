@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class GenItem:
     image: str  # file name inside the image directory
     question: str
     max_new_tokens: int = 512
+    extra: dict[str, Any] = field(default_factory=dict)  # more fields for the row, e.g. a COCO image_id
 
 
 def settings_path(responses_path: Path) -> Path:
@@ -98,7 +99,7 @@ def generate_jsonl(
         for batch in _chunks(todo, batch_size):
             texts = generate_batch(batch)
             for it, text in zip(batch, texts, strict=True):
-                row = {"id": it.id, "image": it.image, "question": it.question, "response": text}
+                row = {"id": it.id, "image": it.image, "question": it.question, **it.extra, "response": text}
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 done[str(it.id)] = row
             f.flush()

@@ -16,7 +16,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
-from benchmarks_data.chair_inputs import load_captions, load_vocabulary
+from benchmarks_data.chair_inputs import load_captions, load_vocabulary, read_json_records
 from benchmarks_data.coco import gt_objects, load_gt_subset
 from benchmarks_data.objhal import load_objhal_answers, load_objhal_questions
 from benchmarks_data.store import bench_sha256s, require_verified
@@ -73,7 +73,10 @@ def _score_objhal(path: str, opts: Namespace, out_dir: Path | None) -> Scored:
     questions = load_objhal_questions(data_dir=opts.data_dir)
     gt = gt_objects(opts.coco_gt, {q.image_id for q in questions}, "maxlinn", opts.data_dir)
     vocab = load_vocabulary("refined", opts.data_dir)
-    answers = load_objhal_answers(path, questions, known_ids=gt)
+    # The official file answers all 300 questions (image ids may come from the question file by line);
+    # a partial run (uedpo-eval --limit) carries its own image ids.
+    partial = getattr(opts, "allow_subset", False) and len(read_json_records(path)) != len(questions)
+    answers = load_objhal_answers(path, None if partial else questions, known_ids=gt)
     texts, ids, qs = [a.answer for a in answers], [a.image_id for a in answers], [a.question for a in answers]
     config = _gt_source(opts) | {"extractor": opts.objhal_extractor}
     if opts.objhal_extractor == "llm":
@@ -105,7 +108,8 @@ def items(bench: str, opts: Namespace):
 
     if bench == "chair":
         ids = sorted(load_gt_subset(CHAIR_IMAGES, data_dir=opts.data_dir))
-        return [GenItem(id=i, image=coco_file_name(i), question=CHAIR_PROMPT, max_new_tokens=MAX_NEW_TOKENS)
-                for i in ids]
-    return [GenItem(id=n, image=coco_file_name(q.image_id), question=q.question, max_new_tokens=MAX_NEW_TOKENS)
+        return [GenItem(id=i, image=coco_file_name(i), question=CHAIR_PROMPT, max_new_tokens=MAX_NEW_TOKENS,
+                        extra={"image_id": i}) for i in ids]
+    return [GenItem(id=n, image=coco_file_name(q.image_id), question=q.question, max_new_tokens=MAX_NEW_TOKENS,
+                    extra={"image_id": q.image_id})
             for n, q in enumerate(load_objhal_questions(data_dir=opts.data_dir))]

@@ -22,7 +22,7 @@ NEEDS_JUDGE = (
 
 def score_file(bench: str, path: str, opts: Namespace, out_dir: Path | None = None) -> Scored:
     require_verified("mmhal", opts.data_dir, ["mmhal-bench_answer_template.json"])
-    records = load_responses(path, data_dir=opts.data_dir)
+    records = load_responses(path, data_dir=opts.data_dir, allow_subset=getattr(opts, "allow_subset", False))
     notes: list[str] = []
     if opts.reviews:
         reviews = reviews_from_objects(load_reviews(opts.reviews, N_RECORDS), source=str(opts.reviews))
