@@ -149,6 +149,11 @@ def score_bench(bench: str, responses: Path, opts: argparse.Namespace, bench_dir
                                  "allow_subset": True})
     scored = bench_module(bench).score_file(bench, str(responses), opts, out_dir=bench_dir)
     scored.result.config["skipped_images"] = [it.image for it in skipped]  # never silently left out
+    asked = {str(r["id"]): r for r in read_done(responses)}
+    for item in scored.items:  # the inspector opens per-item rows on their image and question
+        row = asked.get(str(item["id"]), {})
+        item.setdefault("image", row.get("image"))
+        item.setdefault("question", row.get("question"))
     write_outputs(scored, bench_dir / "results.json")
     return scored
 
