@@ -152,15 +152,20 @@ class VLMAdapter:
         inputs["pixel_values"] = inputs["pixel_values"].to(self.device, self.dtype)
         return inputs
 
-    def response_logits(self, batch: dict, pixel_values: torch.Tensor | None = None) -> torch.Tensor:
+    def response_logits(
+        self, batch: dict, pixel_values: torch.Tensor | None = None, *, model=None
+    ) -> torch.Tensor:
         """Logits (B, T, V) at the response positions only, in the model dtype, with grad if enabled.
 
         ``logits[:, t]`` predicts ``input_ids[:, P + t]``: the model keeps the last T + 1 positions
         (``logits_to_keep``, so the (B, L, V) tensor is never built) and the final one is dropped.
+        ``model`` runs the forward instead of ``self.model``: a trainer passes its DDP/FSDP-wrapped model so
+        that gradients are synchronised and sharded weights are gathered.
         """
         inputs = self.model_inputs(batch, pixel_values)
         width = inputs["input_ids"].shape[1] - int(batch["prompt_length"])
-        out = self.model(**inputs, logits_to_keep=width + 1, use_cache=False)
+        forward = self.model if model is None else model
+        out = forward(**inputs, logits_to_keep=width + 1, use_cache=False)
         return out.logits[:, :-1]
 
     def noised_pixel_values(

@@ -1,0 +1,1 @@
+"""Helpers behind :mod:`uedpo.trainer`: config, data, collation, noise, metrics, the policy and the CLI."""

@@ -1,0 +1,277 @@
+"""The one training config: a flat dataclass with a reason per field, from YAML + ``key=value`` overrides.
+
+Method options follow METHOD.md §3.1 (paper values where known, [INF] choices otherwise). The YAML file holds
+only the keys you change; ``uedpo-train --config cfg.yaml alpha=0.15 max_steps=100`` overrides them; the
+resolved config is written to ``<output_dir>/config.yaml``. Every check runs before any data or model is
+touched: unknown keys (with the closest key suggested), wrong types, out-of-range values and inconsistent
+combinations (e.g. ``loss: dpo`` with ``alpha`` set) raise :class:`ConfigError` with one line naming the key
+and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import typing
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LOSSES = ("ue_dpo", "dpo", "sft")
+DATA_FORMATS = ("auto", "trl", "rlhf_v", "rlaif_v")
+NOISE_KINDS = ("vcd_sigmoid", "ddpm_linear")
+NOISE_SPACES = ("normalized", "pixel01")
+NOISE_MODES = ("per_step", "fixed_per_sample")
+SCOPES = ("sequence", "batch")
+SCORE_SPACES = ("logit", "logprob")
+DTYPES = ("auto", "float32", "bfloat16")
+LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+OPTIMIZERS = ("adamw_torch", "sgd")
+NOISE_T = 1000  # diffusion steps of the VCD schedule (uedpo.noise); noise_step indexes into it
+
+# Options that only UE-DPO reads: setting one with loss=dpo or loss=sft is a mistake worth stopping for.
+UE_DPO_ONLY = (
+    "alpha", "tau", "noise_step", "noise_kind", "noise_space", "noise_share_pair", "noise_mode",
+    "quantile_scope", "stats_scope", "score_space", "weight_reference", "std_eps",
+)
+PREFERENCE_ONLY = ("beta",)
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, mistyped, out of range or inconsistent; the message names it and the fix."""
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run. Comments give the reason or the source (METHOD.md §3.1)."""
+
+    # -- model ---------------------------------------------------------------------------------------------
+    model: str = ""  # base checkpoint directory (or hub id when online); required
+    adapter: str | None = None  # peft LoRA to continue from (a frozen copy is π_ref); None: fresh LoRA
+    dtype: str = "auto"  # auto = bf16 weights + bf16 autocast on GPU, float32 on CPU
+    lora_r: int = 128  # paper: LoRA rank 128
+    lora_alpha: int = 256  # LLaVA-1.5 codebase default (2·r); the paper does not give it
+    lora_dropout: float = 0.0  # only with disable_dropout: false (dropout would add noise to u and Δ)
+    disable_dropout: bool = True  # p = 0 on every dropout after peft wrapping (TRL default; METHOD step 4)
+    gradient_checkpointing: bool = True  # non-reentrant, so LoRA weights get gradients; needed for 7B models
+
+    # -- data ----------------------------------------------------------------------------------------------
+    data: str = ""  # JSON / JSONL rows or RLAIF-V parquet, a file or a directory of them; required
+    data_format: str = "auto"  # auto (from the row keys) | trl | rlhf_v | rlaif_v
+    image_dir: str | None = None  # root of relative image paths; default: the data file's folder
+    max_length: int = 2048  # prompt (image tokens included) + completion; only completions are truncated
+
+    # -- loss and method (METHOD.md §3.1) --------------------------------------------------------------------
+    loss: str = "ue_dpo"  # ue_dpo | dpo (same code, λ ≡ 1, no blurred pass) | sft (cross-entropy on chosen)
+    beta: float = 0.1  # paper: β = 0.1
+    alpha: float = 0.3  # paper: 0.3 LLaVA-1.5-7B, 0.25 13B, 0.15 Qwen2.5-VL-3B
+    tau: float = 0.4  # share of tokens gated per response; paper: best near 0.4
+    noise_step: int = 500  # diffusion step k of the blurred image; paper: k = 500
+    noise_kind: str = "vcd_sigmoid"  # VCD/TPO sigmoid schedule; ddpm_linear nearly erases the image at k=500
+    noise_space: str = "normalized"  # noise the processor output (VCD) or pixel01 (TPO, clamped)
+    noise_share_pair: bool = True  # one ε per pair: chosen and rejected see the same counterfactual image
+    noise_mode: str = "per_step"  # per_step: fresh ε each step; fixed_per_sample: ε seeded by the sample id
+    quantile_scope: str = "sequence"  # q_τ over each response (default) or over the micro-batch branch
+    stats_scope: str = "sequence"  # μ, ς of u over gated tokens; the core uses one scope for q, μ and ς
+    score_space: str = "logit"  # raw logits as TPO's visual-anchored score, or logprob
+    weight_reference: bool = False  # ablation only: also raise π_ref to λ (the method weights π_θ only)
+    std_eps: float = 1e-6  # floor of ς; below it the z-score is 0 (σ = 0.5)
+
+    # -- optimisation ----------------------------------------------------------------------------------------
+    learning_rate: float = 1e-5  # paper: max lr 1e-5
+    lr_scheduler: str = "cosine"  # paper: cosine
+    warmup_ratio: float = 0.05  # share of steps warming up (RLAIF-V LoRA script: 0.05)
+    weight_decay: float = 0.0  # TRL / HF default
+    max_grad_norm: float = 1.0  # HF default; 0 disables clipping
+    optim: str = "adamw_torch"  # adamw_torch, or sgd (tests: updates proportional to the gradient)
+    num_epochs: float = 2.0  # paper: 2 epochs
+    max_steps: int = -1  # > 0 stops after this many optimizer steps instead of num_epochs
+    batch_size: int = 1  # pairs per device per micro-step (2·batch_size rows: [chosen; rejected])
+    grad_accum: int = 1  # micro-steps per optimizer step
+    seed: int = 0  # LoRA init, data order and the noise seeds
+
+    # -- output ----------------------------------------------------------------------------------------------
+    output_dir: str = ""  # adapter, checkpoints, config.yaml, metrics.csv; required
+    logging_steps: int = 10  # optimizer steps between metric rows
+    save_steps: int = 500  # optimizer steps between checkpoint-N/ folders
+    save_total_limit: int | None = None  # keep only the newest N checkpoints; None keeps all
+    report_to: str = "tensorboard"  # tensorboard | none | wandb | ... (metrics.csv is always written)
+    resume: str | None = None  # a checkpoint-N directory, or "latest" in output_dir
+
+    def __post_init__(self) -> None:
+        check_values(self)
+        check_consistency(self, explicit=non_default_keys(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(asdict(self), sort_keys=False)
+
+
+FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+
+
+def non_default_keys(cfg: TrainConfig) -> set[str]:
+    return {f.name for f in fields(cfg) if getattr(cfg, f.name) != f.default}
+
+
+def _fail(key: str, value: Any, expected: str) -> ConfigError:
+    return ConfigError(f"config key {key!r} = {value!r}: expected {expected}")
+
+
+def _check_choice(cfg: TrainConfig, key: str, choices: tuple[str, ...]) -> None:
+    value = getattr(cfg, key)
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise _fail(key, value, f"one of {', '.join(choices)}{hint}")
+
+
+def check_values(cfg: TrainConfig) -> None:
+    """Ranges and choices of single fields."""
+    for key, choices in [
+        ("loss", LOSSES), ("data_format", DATA_FORMATS), ("noise_kind", NOISE_KINDS),
+        ("noise_space", NOISE_SPACES), ("noise_mode", NOISE_MODES), ("quantile_scope", SCOPES),
+        ("stats_scope", SCOPES), ("score_space", SCORE_SPACES), ("dtype", DTYPES),
+        ("lr_scheduler", LR_SCHEDULERS), ("optim", OPTIMIZERS),
+    ]:
+        _check_choice(cfg, key, choices)
+    ranges = [
+        ("alpha", 0.0 <= cfg.alpha < 1.0, "a value in [0, 1) (paper: 0.15-0.3)"),
+        ("tau", 0.0 < cfg.tau < 1.0, "a value in (0, 1) (paper: 0.4)"),
+        ("beta", cfg.beta > 0, "a positive value (paper: 0.1)"),
+        ("noise_step", 0 <= cfg.noise_step < NOISE_T, f"an integer in [0, {NOISE_T}) (paper: 500)"),
+        ("std_eps", cfg.std_eps > 0, "a positive value"),
+        ("lora_r", cfg.lora_r >= 1, "a positive integer"),
+        ("lora_alpha", cfg.lora_alpha > 0, "a positive value"),
+        ("lora_dropout", 0.0 <= cfg.lora_dropout < 1.0, "a value in [0, 1)"),
+        ("max_length", cfg.max_length >= 2, "an integer >= 2 (prompt + at least one completion token)"),
+        ("learning_rate", cfg.learning_rate > 0, "a positive value (paper: 1e-5)"),
+        ("warmup_ratio", 0.0 <= cfg.warmup_ratio < 1.0, "a value in [0, 1)"),
+        ("weight_decay", cfg.weight_decay >= 0, "a value >= 0"),
+        ("max_grad_norm", cfg.max_grad_norm >= 0, "a value >= 0 (0 disables clipping)"),
+        ("num_epochs", cfg.num_epochs > 0 and math.isfinite(cfg.num_epochs), "a positive number"),
+        ("max_steps", cfg.max_steps == -1 or cfg.max_steps >= 1, "-1 (use num_epochs) or a positive integer"),
+        ("batch_size", cfg.batch_size >= 1, "a positive integer"),
+        ("grad_accum", cfg.grad_accum >= 1, "a positive integer"),
+        ("logging_steps", cfg.logging_steps >= 1, "a positive integer"),
+        ("save_steps", cfg.save_steps >= 1, "a positive integer"),
+        ("save_total_limit", cfg.save_total_limit is None or cfg.save_total_limit >= 1, "null or >= 1"),
+    ]
+    for key, ok, expected in ranges:
+        if not ok:
+            raise _fail(key, getattr(cfg, key), expected)
+
+
+def check_consistency(cfg: TrainConfig, explicit: set[str]) -> None:
+    """Combinations that cannot mean what the user wants; ``explicit`` are the keys the user set."""
+    if cfg.loss != "ue_dpo":
+        ignored = [k for k in UE_DPO_ONLY if k in explicit]
+        if cfg.loss == "sft":
+            ignored += [k for k in PREFERENCE_ONLY if k in explicit]
+        if ignored:
+            raise ConfigError(
+                f"config: loss={cfg.loss} ignores {', '.join(ignored)}; remove "
+                f"{'it' if len(ignored) == 1 else 'them'} or use loss=ue_dpo"
+            )
+    if cfg.stats_scope != cfg.quantile_scope:
+        raise ConfigError(
+            f"config: stats_scope={cfg.stats_scope} differs from quantile_scope={cfg.quantile_scope}; the "
+            "core computes q, μ and ς over one scope: set both to the same value"
+        )
+    if cfg.lora_dropout > 0 and cfg.disable_dropout:
+        raise ConfigError(
+            f"config: lora_dropout={cfg.lora_dropout} has no effect with disable_dropout=true (dropout is "
+            "set to 0 so u and Δ are deterministic); remove lora_dropout or set disable_dropout=false"
+        )
+    if cfg.max_steps > 0 and "num_epochs" in explicit:
+        raise ConfigError(
+            f"config: both max_steps={cfg.max_steps} and num_epochs={cfg.num_epochs} are set; keep one "
+            "(max_steps wins in transformers.Trainer, silently)"
+        )
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """``value`` (from YAML or a ``key=value`` override) as the field's type, or a ConfigError."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _fail(key, value, "true or false")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+            raise _fail(key, value, "an integer")
+        return int(value)
+    if hint is float:
+        # YAML reads "1e-5" (no dot) as a string: accept any text float() understands.
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        except (TypeError, ValueError):
+            raise _fail(key, value, "a number") from None
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise _fail(key, value, "a string")
+    return str(value)
+
+
+def _unknown(key: str, where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, FIELD_NAMES, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(FIELD_NAMES)}"
+    return ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``["alpha=0.15", "adapter=null"]`` -> ``{"alpha": 0.15, "adapter": None}`` (values parsed as YAML)."""
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip().lstrip("-")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. alpha=0.15")
+        try:
+            parsed[key] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            parsed[key] = text
+    return parsed
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path}: not found; check the path")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        line = getattr(getattr(err, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise ConfigError(f"config file {path}: not valid YAML{where}; fix the syntax") from err
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        kind = type(loaded).__name__
+        raise ConfigError(f"config file {path}: expected a mapping of key: value, got {kind}")
+    return loaded
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Defaults <- YAML file <- ``key=value`` overrides, all checked; required keys must end up set."""
+    hints = typing.get_type_hints(TrainConfig)
+    values: dict[str, Any] = {}
+    sources = [(read_yaml(path), f"config file {path}")] if path is not None else []
+    sources.append((parse_overrides(overrides or []), "override"))
+    for mapping, where in sources:
+        for key, value in mapping.items():
+            if key not in hints:
+                raise _unknown(str(key), where)
+            values[key] = _coerce(key, value, hints[key])
+    missing = [k for k in ("model", "data", "output_dir") if not values.get(k)]
+    if missing:
+        raise ConfigError(f"config: {', '.join(missing)} not set; add them to the YAML file or as key=value")
+    cfg = TrainConfig(**values)
+    check_consistency(cfg, explicit=set(values) | non_default_keys(cfg))
+    return cfg

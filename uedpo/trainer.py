@@ -1,0 +1,212 @@
+"""UE-DPO (and DPO / SFT) on ``transformers.Trainer``: only the loss step is ours.
+
+DDP / FSDP / DeepSpeed, mixed precision, gradient accumulation, checkpointing (``checkpoint-N/``), resume,
+progress bars and logging come from the Trainer and accelerate. One UE-DPO step (METHOD.md §3.3) on a
+``[chosen; rejected]`` batch of 2B rows:
+
+1. policy forward on the clear images, with grad: logits at completion positions only (``logits_to_keep``),
+   per-token log-probs by ``selective_log_softmax``;
+2. policy forward on the blurred images, no grad (noise seeded per pair, :mod:`uedpo.train.blur`); u and Δ
+   from the detached clear logits (:func:`uedpo.signals.token_signals`), then the blurred logits are dropped;
+3. reference forward with the LoRA adapter disabled (or, when training continued from a saved adapter,
+   that adapter's frozen copy: :func:`uedpo.train.policy.reference_weights`), no grad, reduced to log-probs;
+4. λ per branch (:func:`uedpo.exploration.explore`) and the loss (:func:`uedpo.loss.ue_dpo_loss`).
+
+Only the with-grad logits stay alive until backward; each no-grad (2B, T, V) tensor lives for one call.
+``loss: dpo`` runs the same code with λ ≡ 1 and no blurred pass; ``loss: sft`` is token-mean cross-entropy on
+the chosen responses (no reference pass). Dropout is off in every pass (``disable_dropout``), so u and Δ are
+deterministic. The loss is the mean over the micro-batch's pairs and the Trainer divides by the accumulation
+steps, so with per-response (``sequence``) scopes a 2×1 and a 1×2 split give the same update.
+
+Launch::
+
+    uedpo-train --config configs/llava15_7b_rlhfv_uedpo.yaml alpha=0.25 output_dir=runs/a025
+    python -m uedpo.train.cli --config ...                        # the same, without the console script
+    accelerate launch -m uedpo.train.cli --config ...             # multi-GPU (DDP/FSDP/DS: accelerate config)
+    accelerate launch --num_processes 8 -m uedpo.train.cli --config ...
+
+The run directory gets ``config.yaml`` (resolved), ``metrics.csv``, TensorBoard logs under ``runs/``,
+``checkpoint-N/`` folders and the final peft adapter (``adapter_model.safetensors``), which
+``uedpo.models.load_adapter(base, adapter_dir=output_dir)`` loads.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainingArguments, set_seed
+from transformers.integrations import is_tensorboard_available
+from transformers.trainer_utils import get_last_checkpoint
+
+from evaluation.results import atomic_write_text
+from uedpo.exploration import explore
+from uedpo.loss import dpo_loss, ue_dpo_loss
+from uedpo.models.collate import response_targets
+from uedpo.signals import TokenSignals, selective_log_softmax, token_signals
+from uedpo.train.blur import blurred_pixel_values
+from uedpo.train.collate import PreferenceCollator, check_rows_fit
+from uedpo.train.config import ConfigError, TrainConfig
+from uedpo.train.data import RowDataset, load_rows
+from uedpo.train.metrics import (
+    MetricsCsvCallback,
+    MetricSums,
+    Stats,
+    exploration_stats,
+    metric_names,
+    preference_stats,
+    sft_stats,
+)
+from uedpo.train.policy import load_policy, reference_weights, resolve_dtype
+
+log = logging.getLogger(__name__)
+
+
+class UEDPOTrainer(Trainer):
+    """``Trainer`` whose ``compute_loss`` is the UE-DPO / DPO / SFT step of ``cfg.loss``."""
+
+    # compute_loss returns a per-micro-batch mean; the Trainer divides it by the accumulation steps.
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *, adapter, cfg: TrainConfig, **kwargs) -> None:
+        super().__init__(model=adapter.model, **kwargs)
+        self.adapter, self.cfg = adapter, cfg
+        self.metric_sums = MetricSums()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        batch = dict(inputs)
+        sample_ids = batch.pop("sample_ids")
+        step = self.sft_step if self.cfg.loss == "sft" else self.preference_step
+        loss, stats = step(model, batch, sample_ids)
+        self.metric_sums.add(stats)
+        return (loss, {}) if return_outputs else loss
+
+    def preference_step(self, model, batch: dict, sample_ids: list[str]) -> tuple[torch.Tensor, Stats]:
+        cfg, n = self.cfg, len(sample_ids)
+        labels, mask = response_targets(batch)
+        targets = labels.masked_fill(~mask, 0)
+        logits = self.adapter.response_logits(batch, model=model)
+        logps = selective_log_softmax(logits, targets)
+        signals = None
+        if cfg.loss == "ue_dpo":
+            signals = self.signals(model, batch, sample_ids, logits.detach(), labels, mask)
+        del logits  # the graph keeps what backward needs; no other reference to the (2B, T, V) tensor
+        ref_logps = self.reference_logps(model, batch, targets)
+        branches = (logps[:n], logps[n:], ref_logps[:n], ref_logps[n:])
+        if signals is None:
+            out = dpo_loss(*branches, mask[:n], mask[n:], cfg.beta)
+            return out.loss, preference_stats(out)
+        gate = dict(tau=cfg.tau, scope=cfg.quantile_scope)
+        chosen = explore(signals.u[:n], signals.delta[:n], mask[:n], preferred=True, alpha=cfg.alpha,
+                         std_eps=cfg.std_eps, **gate)
+        rejected = explore(signals.u[n:], signals.delta[n:], mask[n:], preferred=False, alpha=cfg.alpha,
+                           std_eps=cfg.std_eps, **gate)
+        out = ue_dpo_loss(*branches, chosen.lam, rejected.lam, mask[:n], mask[n:], cfg.beta,
+                          weight_reference=cfg.weight_reference)
+        return out.loss, preference_stats(out) | exploration_stats(
+            out, signals, labels, mask, chosen, rejected, **gate
+        )
+
+    @torch.no_grad()
+    def signals(self, model, batch, sample_ids, clear_logits, labels, mask) -> TokenSignals:
+        """u and Δ: one no-grad policy forward on the blurred images (same token positions)."""
+        step = self.state.global_step
+        pixels = blurred_pixel_values(self.adapter, batch, sample_ids, cfg=self.cfg, step=step)
+        blurred = self.adapter.response_logits(batch, pixel_values=pixels, model=model)
+        return token_signals(clear_logits, blurred, labels, mask, score_space=self.cfg.score_space)
+
+    @torch.no_grad()
+    def reference_logps(self, model, batch, targets) -> torch.Tensor:
+        """log π_ref per token: the weights with the LoRA adapter disabled (or the frozen start adapter)."""
+        with reference_weights(self.accelerator.unwrap_model(model)):
+            logits = self.adapter.response_logits(batch, model=model)
+        return selective_log_softmax(logits, targets)
+
+    def sft_step(self, model, batch: dict, sample_ids: list[str]) -> tuple[torch.Tensor, Stats]:
+        labels, mask = response_targets(batch)
+        logits = self.adapter.response_logits(batch, model=model)
+        logps = selective_log_softmax(logits, labels.masked_fill(~mask, 0))
+        loss = -torch.where(mask, logps, 0.0).sum() / mask.sum()
+        return loss, sft_stats(logps, mask)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:  # training rows only, not the end-of-run summary
+            means = self.metric_sums.pop_means(lambda t: self.accelerator.reduce(t, reduction="sum"))
+            logs = {**logs, **means}
+        super().log(logs, start_time)
+
+
+# -- building a run ------------------------------------------------------------------------------------------
+def report_targets(report_to: str) -> list[str]:
+    """``report_to`` as a list; tensorboard falls back to metrics.csv only when it is not installed."""
+    names = [n.strip() for n in report_to.split(",") if n.strip() and n.strip() != "none"]
+    if "tensorboard" in names and not is_tensorboard_available():
+        log.warning("report_to=tensorboard, but tensorboard is not installed (pip install tensorboard); "
+                    "metrics go to metrics.csv only")
+        names.remove("tensorboard")
+    return names
+
+
+def training_arguments(cfg: TrainConfig) -> TrainingArguments:
+    use_bf16 = resolve_dtype(cfg) == torch.bfloat16 and torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio,  # < 1 is a ratio in transformers 5
+        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, optim=cfg.optim,
+        num_train_epochs=cfg.num_epochs, max_steps=cfg.max_steps, seed=cfg.seed, data_seed=cfg.seed,
+        logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        report_to=report_targets(cfg.report_to) or "none", bf16=use_bf16,
+        activation_checkpointing=cfg.gradient_checkpointing,
+        # Non-reentrant checkpointing passes gradients to LoRA weights even though the base inputs need none.
+        activation_checkpointing_kwargs={"use_reentrant": False},
+        remove_unused_columns=False,  # the collator needs the raw rows
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+
+
+def resolve_resume(cfg: TrainConfig) -> str | None:
+    if cfg.resume is None:
+        return None
+    if cfg.resume == "latest":
+        found = get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
+        if found is None:
+            raise ConfigError(
+                f"resume=latest: no checkpoint-N folder in {cfg.output_dir}; drop resume to start afresh"
+            )
+        return found
+    if not Path(cfg.resume).is_dir():
+        raise ConfigError(f"resume={cfg.resume}: checkpoint directory not found; check the path")
+    return cfg.resume
+
+
+def build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
+    """Check the data, load the policy, check every row fits ``max_length``, and wire the Trainer."""
+    pairs = cfg.loss != "sft"
+    rows = load_rows(cfg.data, data_format=cfg.data_format, image_dir=cfg.image_dir, need_rejected=pairs)
+    set_seed(cfg.seed)  # the LoRA initialisation
+    adapter = load_policy(cfg)
+    fit = check_rows_fit(rows, adapter, cfg.max_length)
+    if fit.truncated_chosen or fit.truncated_rejected:
+        log.warning("max_length=%d truncates %d chosen and %d rejected completions (from the end)",
+                    cfg.max_length, fit.truncated_chosen, fit.truncated_rejected)
+    return UEDPOTrainer(
+        adapter=adapter, cfg=cfg, args=training_arguments(cfg), train_dataset=RowDataset(rows),
+        data_collator=PreferenceCollator(adapter, max_length=cfg.max_length, pairs=pairs),
+        callbacks=[MetricsCsvCallback(Path(cfg.output_dir) / "metrics.csv", metric_names(cfg.loss))],
+    )
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run training; returns the output directory holding the final adapter."""
+    resume = resolve_resume(cfg)
+    trainer = build_trainer(cfg)
+    out = Path(cfg.output_dir)
+    if trainer.is_world_process_zero():
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.yaml", cfg.to_yaml())
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(out))
+    trainer.save_state()
+    return out
