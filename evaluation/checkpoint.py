@@ -117,7 +117,10 @@ def _settings(run: Run, bench: str, adapter, items: Sequence[GenItem]) -> dict[s
 
 def plan_bench(bench: str, opts: argparse.Namespace) -> tuple[list[GenItem], list[GenItem]]:
     """The items to generate and the skipped (unreadable) ones, checked before any model is loaded."""
-    items = bench_module(bench).items(bench, opts)
+    module = bench_module(bench)
+    if hasattr(module, "prepare"):  # a built-in benchmark writes its data and sets --image-dir
+        module.prepare(bench, opts)
+    items = module.items(bench, opts)
     if opts.limit:
         items = items[: opts.limit]
     if opts.max_new_tokens:
@@ -131,7 +134,7 @@ def generate_bench(run: Run, bench: str, items: list[GenItem], adapter, opts: ar
     shard = items[rank::world]
     responses = bench_dir / ("responses.jsonl" if world == 1 else f"responses.rank{rank}.jsonl")
     generate_jsonl(shard, responses, _generate_batch(adapter, opts.image_dir), settings=_settings(run, bench, adapter, items),
-                   batch_size=opts.batch_size, desc=f"{run.name}/{bench}", progress=not opts.quiet)
+                   batch_size=opts.batch_size or 8, desc=f"{run.name}/{bench}", progress=not opts.quiet)
     _barrier(world)
     if world > 1 and rank == 0:
         done = {}
@@ -149,7 +152,7 @@ def score_bench(bench: str, responses: Path, opts: argparse.Namespace, bench_dir
                                  "allow_subset": True})
     scored = bench_module(bench).score_file(bench, str(responses), opts, out_dir=bench_dir)
     scored.result.config["skipped_images"] = [it.image for it in skipped]  # never silently left out
-    asked = {str(r["id"]): r for r in read_done(responses)}
+    asked = read_done(responses)
     for item in scored.items:  # the inspector opens per-item rows on their image and question
         row = asked.get(str(item["id"]), {})
         item.setdefault("image", row.get("image"))
@@ -191,6 +194,9 @@ def run_checkpoints(opts: argparse.Namespace) -> int:
             responses = generate_bench(run, bench, items, adapter, opts, bench_dir)
             if rank != 0:
                 continue
+            module = bench_module(bench)
+            if hasattr(module, "model_scores"):  # scores only the model can give (ShapesWorld's yes/no margins)
+                module.model_scores(adapter, bench, items, opts, bench_dir)
             if skipped:
                 print(f"{run.name}/{bench}: skipped {len(skipped)} unreadable images (not scored): "
                       + ", ".join(f"{it.image} (item {it.id})" for it in skipped))

@@ -61,7 +61,10 @@ def test_every_bench_end_to_end(tiny, data_dir, tmp_path, capsys, family, bench)
     assert all(isinstance(r["response"], str) for r in rows)
     result = json.loads((out / bench / "results.json").read_text())
     assert result["n_items"] == LIMIT and result["metrics"]
-    assert len(lines(out / bench / "results.items.jsonl")) == LIMIT
+    per_item = lines(out / bench / "results.items.jsonl")
+    assert len(per_item) == LIMIT
+    # the inspector opens these rows on their image and question
+    assert [(r["image"], r["question"]) for r in per_item] == [(it.image, it.question) for it in items]
     assert (out / bench / "table.md").exists() and (out / bench / "table.csv").exists()
 
 
