@@ -26,8 +26,15 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The toolkit's main job on the built-in default: evaluate the shipped ShapesWorld checkpoint on the built-in
+# ShapesWorld benchmark (captions + yes/no, AMBER scorer + ShapesWorld metrics). `python -m uedpo.demo` still
+# runs the core walk-through on a random tiny model.
+DEMO_OUT := runs/demo
 demo: $(STAMP)
-	$(PY) -m uedpo.demo
+	$(VENV)/bin/uedpo-eval --bench shapes --ckpt shapes-demo --out $(DEMO_OUT) --quiet
+	@echo
+	@echo "Open the token inspector on these results:"
+	@echo "  $(VENV)/bin/uedpo-inspect --ckpt shapes-demo --samples $(DEMO_OUT)/shapes/results.items.jsonl"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -5,10 +5,12 @@ Scoring mode (existing responses)::
     uedpo-eval --bench amber --responses answers.json [--similarity exact] [--output-json out/results.json]
     uedpo-eval --bench chair --responses captions.jsonl --coco-gt gt_objects.json.gz
     uedpo-eval --bench mmhal --responses mmhal.json --reviews judge_replies.json
+    uedpo-eval --bench shapes --responses runs/demo/shapes/responses.jsonl
 
 Checkpoint mode (generate, then score)::
 
     uedpo-eval --bench amber --ckpt llava-hf/llava-1.5-7b-hf --image-dir AMBER/images --out runs/base
+    uedpo-eval --bench shapes --ckpt shapes-demo --out runs/demo      # built-in synthetic benchmark + model
     uedpo-eval --bench all --ckpt BASE --ckpt BASE --adapter - --adapter runs/uedpo --image-dir ... --out runs/cmp
 
 ``--baseline results.json [--tolerance X]`` compares every metric in its better direction and exits 1 on a
@@ -29,13 +31,13 @@ from evaluation.judge import JudgeError
 from evaluation.outputs import check_baseline, write_outputs
 from evaluation.tables import sections_markdown
 
-SCORING_BENCHES = ("amber", "amber-g", "amber-d", "chair", "objhal", "mmhal")
+SCORING_BENCHES = ("amber", "amber-g", "amber-d", "chair", "objhal", "mmhal", "shapes")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="uedpo-eval", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--bench", required=True, choices=(*SCORING_BENCHES, "all", "shapes"))
+    p.add_argument("--bench", required=True, choices=(*SCORING_BENCHES, "all"))
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--responses", help="score an existing responses file (JSON or JSONL)")
     src.add_argument("--ckpt", action="append", help="checkpoint dir or hub id (repeat to compare)")
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-json", type=Path, help="results JSON path (scoring mode; items go beside it)")
     p.add_argument("--data-dir", help="benchmark data directory (default: $UEDPO_DATA_DIR or the user cache)")
     p.add_argument("--limit", type=int, help="only the first N items (smoke tests)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, help="generation batch size (default 8; 100 for shapes)")
     p.add_argument("--max-new-tokens", type=int, help="override every benchmark's generation budget")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="near-synonym backend: spacy[:MODEL] (official), exact, table:PATH")
     a.add_argument("--normalize-answers", action="store_true",
                    help="map 'Yes, there is ...' style answers to Yes/No (a named, non-official variant)")
+    s = p.add_argument_group("ShapesWorld")
+    s.add_argument("--shapes-dir", help="where the ShapesWorld benchmark is written and reused (default: "
+                                        "$UEDPO_SHAPES_DIR or <user cache>/uedpo/shapesworld/seed0)")
     c = p.add_argument_group("CHAIR / Object HalBench")
     c.add_argument("--coco-gt", help="COCO annotations folder or ground-truth objects file (.json[.gz])")
     c.add_argument("--image-id-key", default="image_id")

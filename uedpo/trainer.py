@@ -47,8 +47,8 @@ from uedpo.models.collate import response_targets
 from uedpo.signals import TokenSignals, selective_log_softmax, token_signals
 from uedpo.train.blur import blurred_pixel_values
 from uedpo.train.collate import PreferenceCollator, check_rows_fit
-from uedpo.train.config import ConfigError, TrainConfig
-from uedpo.train.data import RowDataset, load_rows
+from uedpo.train.config import ConfigError, TrainConfig, is_stream
+from uedpo.train.data import RowDataset, ShapesWorldStream, load_rows, parse_stream_seed
 from uedpo.train.metrics import (
     MetricsCsvCallback,
     MetricSums,
@@ -154,6 +154,8 @@ def training_arguments(cfg: TrainConfig) -> TrainingArguments:
         output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio,  # < 1 is a ratio in transformers 5
+        lr_scheduler_kwargs={"min_lr_rate": cfg.min_lr_rate} if cfg.lr_scheduler == "cosine_with_min_lr" else {},
+        adam_beta1=cfg.adam_beta1, adam_beta2=cfg.adam_beta2,
         weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, optim=cfg.optim,
         num_train_epochs=cfg.num_epochs, max_steps=cfg.max_steps, seed=cfg.seed, data_seed=cfg.seed,
         logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
@@ -184,15 +186,21 @@ def resolve_resume(cfg: TrainConfig) -> str | None:
 def build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
     """Check the data, load the policy, check every row fits ``max_length``, and wire the Trainer."""
     pairs = cfg.loss != "sft"
-    rows = load_rows(cfg.data, data_format=cfg.data_format, image_dir=cfg.image_dir, need_rejected=pairs)
-    set_seed(cfg.seed)  # the LoRA initialisation
-    adapter = load_policy(cfg)
-    fit = check_rows_fit(rows, adapter, cfg.max_length)
-    if fit.truncated_chosen or fit.truncated_rejected:
-        log.warning("max_length=%d truncates %d chosen and %d rejected completions (from the end)",
-                    cfg.max_length, fit.truncated_chosen, fit.truncated_rejected)
+    if is_stream(cfg.data):  # endless on-the-fly rows: nothing to check up front (fixed short prompts)
+        dataset = ShapesWorldStream(parse_stream_seed(cfg.data))
+        set_seed(cfg.seed)
+        adapter = load_policy(cfg)
+    else:
+        rows = load_rows(cfg.data, data_format=cfg.data_format, image_dir=cfg.image_dir, need_rejected=pairs)
+        set_seed(cfg.seed)  # the LoRA initialisation
+        adapter = load_policy(cfg)
+        fit = check_rows_fit(rows, adapter, cfg.max_length)
+        if fit.truncated_chosen or fit.truncated_rejected:
+            log.warning("max_length=%d truncates %d chosen and %d rejected completions (from the end)",
+                        cfg.max_length, fit.truncated_chosen, fit.truncated_rejected)
+        dataset = RowDataset(rows)
     return UEDPOTrainer(
-        adapter=adapter, cfg=cfg, args=training_arguments(cfg), train_dataset=RowDataset(rows),
+        adapter=adapter, cfg=cfg, args=training_arguments(cfg), train_dataset=dataset,
         data_collator=PreferenceCollator(adapter, max_length=cfg.max_length, pairs=pairs),
         callbacks=[MetricsCsvCallback(Path(cfg.output_dir) / "metrics.csv", metric_names(cfg.loss))],
     )
@@ -208,5 +216,8 @@ def train(cfg: TrainConfig) -> Path:
         atomic_write_text(out / "config.yaml", cfg.to_yaml())
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
+    if cfg.lora_r == 0 and trainer.is_world_process_zero():
+        # A full model: save the processor beside it so the directory is a complete checkpoint.
+        trainer.adapter.processor.save_pretrained(str(out))
     trainer.save_state()
     return out

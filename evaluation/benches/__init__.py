@@ -33,6 +33,8 @@ def bench_module(bench: str):
         from evaluation.benches import mmhal as module
     elif bench in ("chair", "objhal"):
         from evaluation.benches import coco as module
+    elif bench == "shapes":
+        from evaluation.benches import shapes as module
     else:
         raise UsageError(f"--bench {bench}: scoring a responses file is not supported for this benchmark")
     return module

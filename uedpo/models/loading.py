@@ -32,8 +32,20 @@ def _offline() -> bool:
                ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+# Built-in checkpoints shipped inside the package, by name (``--ckpt shapes-demo`` anywhere).
+BUILTIN_CHECKPOINTS = {"shapes-demo": Path(__file__).resolve().parent.parent / "assets" / "shapes-demo"}
+
+
 def resolve_checkpoint(ckpt: str | Path) -> tuple[str, Path]:
-    """``(name to pass to from_pretrained, local directory holding config.json)``; hub ids are fetched."""
+    """``(name to pass to from_pretrained, local directory holding config.json)``; hub ids are fetched.
+
+    A built-in name (:data:`BUILTIN_CHECKPOINTS`, e.g. ``shapes-demo``) resolves to its packaged directory
+    unless a directory of that name exists in the working directory (a path always wins).
+    """
+    if str(ckpt) in BUILTIN_CHECKPOINTS and not Path(ckpt).is_dir():
+        ckpt = BUILTIN_CHECKPOINTS[str(ckpt)]
+        if not ckpt.is_dir():
+            raise ModelLoadError(f"built-in checkpoint {ckpt}: missing from this installation; reinstall uedpo")
     path = Path(ckpt).expanduser()
     if path.is_dir():
         return str(path), path

@@ -27,7 +27,7 @@ NOISE_MODES = ("per_step", "fixed_per_sample")
 SCOPES = ("sequence", "batch")
 SCORE_SPACES = ("logit", "logprob")
 DTYPES = ("auto", "float32", "bfloat16")
-LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+LR_SCHEDULERS = ("cosine", "cosine_with_min_lr", "linear", "constant", "constant_with_warmup")
 OPTIMIZERS = ("adamw_torch", "sgd")
 NOISE_T = 1000  # diffusion steps of the VCD schedule (uedpo.noise); noise_step indexes into it
 
@@ -51,14 +51,15 @@ class TrainConfig:
     model: str = ""  # base checkpoint directory (or hub id when online); required
     adapter: str | None = None  # peft LoRA to continue from (a frozen copy is π_ref); None: fresh LoRA
     dtype: str = "auto"  # auto = bf16 weights + bf16 autocast on GPU, float32 on CPU
-    lora_r: int = 128  # paper: LoRA rank 128
+    lora_r: int = 128  # paper: LoRA rank 128; 0 = full-parameter training (SFT from scratch, loss: sft only)
     lora_alpha: int = 256  # LLaVA-1.5 codebase default (2·r); the paper does not give it
     lora_dropout: float = 0.0  # only with disable_dropout: false (dropout would add noise to u and Δ)
     disable_dropout: bool = True  # p = 0 on every dropout after peft wrapping (TRL default; METHOD step 4)
     gradient_checkpointing: bool = True  # non-reentrant, so LoRA weights get gradients; needed for 7B models
 
     # -- data ----------------------------------------------------------------------------------------------
-    data: str = ""  # JSON / JSONL rows or RLAIF-V parquet, a file or a directory of them; required
+    data: str = ""  # JSON / JSONL rows or RLAIF-V parquet (file or directory), or "shapesworld[:seed=N]"
+    # (an endless on-the-fly ShapesWorld SFT stream; needs loss: sft and max_steps); required
     data_format: str = "auto"  # auto (from the row keys) | trl | rlhf_v | rlaif_v
     image_dir: str | None = None  # root of relative image paths; default: the data file's folder
     max_length: int = 2048  # prompt (image tokens included) + completion; only completions are truncated
@@ -81,11 +82,14 @@ class TrainConfig:
 
     # -- optimisation ----------------------------------------------------------------------------------------
     learning_rate: float = 1e-5  # paper: max lr 1e-5
-    lr_scheduler: str = "cosine"  # paper: cosine
+    lr_scheduler: str = "cosine"  # paper: cosine; cosine_with_min_lr decays to min_lr_rate x learning_rate
+    min_lr_rate: float = 0.0  # floor of cosine_with_min_lr as a share of learning_rate (ShapesWorld SFT: 0.05)
     warmup_ratio: float = 0.05  # share of steps warming up (RLAIF-V LoRA script: 0.05)
     weight_decay: float = 0.0  # TRL / HF default
     max_grad_norm: float = 1.0  # HF default; 0 disables clipping
     optim: str = "adamw_torch"  # adamw_torch, or sgd (tests: updates proportional to the gradient)
+    adam_beta1: float = 0.9  # HF default
+    adam_beta2: float = 0.999  # HF default; ShapesWorld SFT from scratch uses 0.98
     num_epochs: float = 2.0  # paper: 2 epochs
     max_steps: int = -1  # > 0 stops after this many optimizer steps instead of num_epochs
     batch_size: int = 1  # pairs per device per micro-step (2·batch_size rows: [chosen; rejected])
@@ -142,7 +146,10 @@ def check_values(cfg: TrainConfig) -> None:
         ("beta", cfg.beta > 0, "a positive value (paper: 0.1)"),
         ("noise_step", 0 <= cfg.noise_step < NOISE_T, f"an integer in [0, {NOISE_T}) (paper: 500)"),
         ("std_eps", cfg.std_eps > 0, "a positive value"),
-        ("lora_r", cfg.lora_r >= 1, "a positive integer"),
+        ("lora_r", cfg.lora_r >= 0, "a positive integer, or 0 for full-parameter training"),
+        ("min_lr_rate", 0.0 <= cfg.min_lr_rate <= 1.0, "a value in [0, 1]"),
+        ("adam_beta1", 0.0 <= cfg.adam_beta1 < 1.0, "a value in [0, 1)"),
+        ("adam_beta2", 0.0 <= cfg.adam_beta2 < 1.0, "a value in [0, 1)"),
         ("lora_alpha", cfg.lora_alpha > 0, "a positive value"),
         ("lora_dropout", 0.0 <= cfg.lora_dropout < 1.0, "a value in [0, 1)"),
         ("max_length", cfg.max_length >= 2, "an integer >= 2 (prompt + at least one completion token)"),
@@ -174,6 +181,18 @@ def check_consistency(cfg: TrainConfig, explicit: set[str]) -> None:
                 f"config: loss={cfg.loss} ignores {', '.join(ignored)}; remove "
                 f"{'it' if len(ignored) == 1 else 'them'} or use loss=ue_dpo"
             )
+    if cfg.lora_r == 0 and (cfg.loss != "sft" or cfg.adapter):
+        raise ConfigError(
+            f"config: lora_r=0 (full-parameter training) works with loss=sft and no adapter only (DPO's "
+            f"reference is the model with its LoRA disabled); got loss={cfg.loss}, adapter={cfg.adapter}"
+        )
+    if is_stream(cfg.data) and (cfg.loss != "sft" or cfg.max_steps < 1):
+        raise ConfigError(
+            f"config: data={cfg.data} is an endless SFT stream; it needs loss=sft and max_steps > 0"
+        )
+    if cfg.min_lr_rate != 0.0 and cfg.lr_scheduler != "cosine_with_min_lr":
+        raise ConfigError(f"config: min_lr_rate is read by lr_scheduler=cosine_with_min_lr only, not "
+                          f"{cfg.lr_scheduler}; remove it or change the scheduler")
     if cfg.stats_scope != cfg.quantile_scope:
         raise ConfigError(
             f"config: stats_scope={cfg.stats_scope} differs from quantile_scope={cfg.quantile_scope}; the "
@@ -189,6 +208,14 @@ def check_consistency(cfg: TrainConfig, explicit: set[str]) -> None:
             f"config: both max_steps={cfg.max_steps} and num_epochs={cfg.num_epochs} are set; keep one "
             "(max_steps wins in transformers.Trainer, silently)"
         )
+
+
+STREAM_PREFIX = "shapesworld"
+
+
+def is_stream(data: str) -> bool:
+    """``data`` names the on-the-fly ShapesWorld stream (``shapesworld`` or ``shapesworld:seed=N``)."""
+    return data == STREAM_PREFIX or data.startswith(STREAM_PREFIX + ":")
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:

@@ -14,6 +14,11 @@ The question is the user's text only; the model adapter adds the chat template a
 literal ``<image>`` (LLaVA-format data) or Qwen vision placeholder in the question is removed. Images given as
 bytes are decoded with PIL (never unpickled); JSON may carry them as base64 text.
 
+``data: shapesworld`` or ``shapesworld:seed=N`` (``loss: sft`` only) is an endless on-the-fly stream of
+ShapesWorld SFT examples (:func:`benchmarks_data.shapesworld.iter_sft_examples`: fresh seeded scenes, JPEG
+round-trip, 25 % yes/no questions), so no image is written to disk; yes/no targets are trained as "Yes" /
+"No", the exact answers the AMBER scorer compares against.
+
 Every problem a row can have (missing field, missing or unreadable image, empty completion, duplicate id,
 several images) raises :class:`TrainDataError` naming the file, the row and the fix, before any model runs.
 """
@@ -90,6 +95,50 @@ class RowDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> PreferenceRow:
         return self.rows[index]
+
+
+@dataclass(frozen=True)
+class StreamRow(PreferenceRow):
+    """A row whose image is in memory (uint8 RGB pixels), from an on-the-fly stream."""
+
+    pixels: Any = field(default=None, repr=False)
+
+    def open_image(self) -> Image.Image:
+        return Image.fromarray(self.pixels, mode="RGB")
+
+    def image_size(self) -> tuple[int, int]:
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+
+
+# The AMBER scorer compares yes/no answers to exactly these strings (SCORERS.md §3).
+STREAM_ANSWERS = {"yes": "Yes", "no": "No"}
+
+
+def parse_stream_seed(data: str) -> int:
+    """``shapesworld`` -> 0, ``shapesworld:seed=7`` -> 7; anything else raises :class:`TrainDataError`."""
+    _, _, options = data.partition(":")
+    if not options:
+        return 0
+    key, sep, value = options.partition("=")
+    if key.strip() != "seed" or not sep or not value.strip().lstrip("-").isdigit():
+        raise TrainDataError(f"data {data!r}: expected 'shapesworld' or 'shapesworld:seed=N' (N an integer)")
+    return int(value)
+
+
+class ShapesWorldStream(torch.utils.data.IterableDataset):
+    """Endless ShapesWorld SFT rows (caption or yes/no), reproducible from ``seed``."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def __iter__(self) -> Iterator[StreamRow]:
+        from benchmarks_data.shapesworld import iter_sft_examples
+
+        for number, example in enumerate(iter_sft_examples(self.seed)):
+            target = STREAM_ANSWERS.get(example.target, example.target)
+            yield StreamRow(id=f"sw{self.seed}-{number}", prompt=example.prompt, chosen=target, rejected=None,
+                            image_path=None, source=f"shapesworld:seed={self.seed} example {number}",
+                            pixels=example.image)
 
 
 # -- reading files ------------------------------------------------------------------------------------------

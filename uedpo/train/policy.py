@@ -90,6 +90,13 @@ def reference_weights(peft_model):
 def load_policy(cfg: TrainConfig) -> VLMAdapter:
     """The adapter for ``cfg.model`` holding the trainable peft model (on CPU; the Trainer moves it)."""
     base = load_adapter(cfg.model, dtype=resolve_dtype(cfg), device="cpu")
+    if cfg.lora_r == 0:  # full-parameter training (SFT from scratch): every weight trains, no peft
+        base.model.requires_grad_(True)
+        if cfg.disable_dropout:
+            disable_dropout(base.model)
+        log.info("policy %s: full-parameter training, %d parameters", cfg.model,
+                 sum(p.numel() for p in base.model.parameters()))
+        return base
     peft_model = wrap_lora(base.model, cfg)
     if cfg.disable_dropout:
         disable_dropout(peft_model)
