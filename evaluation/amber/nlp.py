@@ -67,3 +67,22 @@ def nltk_noun_extractor() -> NounExtractor:
         ) from None
     extractor._cache.clear()
     return extractor
+
+
+def fast_noun_extractor() -> NounExtractor:
+    """The same three steps on :mod:`evaluation.chair.nlp`'s ``fast`` pipeline: nltk's perceptron tagger and
+    WordNet morphology, re-implemented to load in about 0.5 s instead of about 3 s, with tags and lemmas
+    identical to nltk's (tested there), and nltk 3.9.1 tokenization. Used where start-up time matters (the
+    ShapesWorld demo); :func:`nltk_noun_extractor` stays the default for AMBER itself."""
+    from evaluation.chair.nlp import NltkDataError as PipelineDataError
+    from evaluation.chair.nlp import load_pipeline
+
+    try:
+        pipeline = load_pipeline("fast")
+    except PipelineDataError as err:
+        raise NltkDataError(str(err)) from None
+    return NounExtractor(
+        tokenize=pipeline.tokenize,
+        pos_tag=lambda tokens: list(zip(tokens, pipeline.tag(tokens), strict=True)),
+        lemmatize=lambda word: pipeline.lemmatize(word, "n"),
+    )

@@ -27,7 +27,8 @@ from benchmarks_data.amber import load_amber_responses
 from benchmarks_data.shapesworld import CAPTION_PROMPT, SHAPES, load_benchmark, write_benchmark
 from benchmarks_data.shapesworld.benchmark import GENERATOR, MANIFEST, image_name
 from benchmarks_data.store import DataError
-from evaluation.amber import ExactSimilarity, NltkDataError, amber_versions, nltk_noun_extractor, score_amber
+from evaluation.amber import ExactSimilarity, NltkDataError, amber_versions, score_amber
+from evaluation.amber.nlp import fast_noun_extractor
 from evaluation.benches import Scored, UsageError
 from evaluation.results import atomic_write_jsonl
 from evaluation.shapes import ImageTruth, QuestionTruth, margin_answers, shapes_metrics
@@ -69,7 +70,7 @@ def prepare(bench: str, opts: Namespace) -> None:
     ensure_benchmark(root, progress=not opts.quiet)
     if _nouns_future is None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nltk-load")
-        _nouns_future = pool.submit(nltk_noun_extractor)
+        _nouns_future = pool.submit(fast_noun_extractor)
         pool.shutdown(wait=False)
     if opts.image_dir is None:
         opts.image_dir = root / "images"
@@ -139,10 +140,11 @@ def _read_margins(path: Path) -> dict[int, float] | None:
 
 
 def _nouns(notes: list[str]):
-    """The official NLTK pipeline; without NLTK data, whole-word shape names (identical on template captions:
+    """The official NLTK steps (on the fast, nltk-identical pipeline: ``fast_noun_extractor``); without NLTK
+    data, whole-word shape names (identical on template captions:
     benchmarks_data/shapesworld/captions.py checked every caption), with a note and a variant tag."""
     try:
-        return (_nouns_future.result() if _nouns_future is not None else nltk_noun_extractor()), ""
+        return (_nouns_future.result() if _nouns_future is not None else fast_noun_extractor()), ""
     except NltkDataError as err:
         notes.append(f"note: {err}; objects found by whole-word shape names instead (variant +nouns:words)")
         return (lambda text: tuple(w for w in text.lower().replace(",", " ").replace(".", " ").split() if w in SHAPES)), \
