@@ -213,3 +213,19 @@ def test_cli_writes_refuses_and_overwrites(tmp_path, capsys):
     assert "not a ShapesWorld benchmark" in capsys.readouterr().err
     assert (stranger / "notes.txt").read_text() == "mine"
     assert np.array_equal(sorted(p.name for p in tmp_path.iterdir()), ["cli", "stranger"])  # no staging left
+
+
+def test_the_amber_loaders_read_the_written_benchmark_unchanged(tmp_path):
+    """The official AMBER loaders (with the official counts switched off) read a ShapesWorld benchmark and give
+    the same annotations as the ShapesWorld loader."""
+    from benchmarks_data.amber import load_amber, load_amber_queries
+    from benchmarks_data.shapesworld.benchmark import write_benchmark
+    from benchmarks_data.shapesworld.loader import load_benchmark
+
+    root = tmp_path / "sw"
+    write_benchmark(root, seed=0, n_breaking=10, n_uniform=10)
+    data = load_amber(root=root, expected_counts=None)
+    assert data.annotations == load_benchmark(root).amber.annotations
+    queries = load_amber_queries("all", root=root)
+    assert [q.id for q in queries] == sorted(data.annotations)
+    assert all((root / "images" / q.image).is_file() for q in queries)
