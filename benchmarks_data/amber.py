@@ -8,7 +8,6 @@ item and the fix.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -34,7 +33,6 @@ ANNOTATIONS = "data/annotations.json"
 RELATION = "data/relation.json"
 SAFE_WORDS = "data/safe_words.txt"
 METRICS = "data/metrics.txt"
-DATA_FILES = (ANNOTATIONS, RELATION, SAFE_WORDS, METRICS)
 
 # Counts of the official annotations.json (SCORERS.md §3.1): generative ids come first, then the
 # discriminative types.
@@ -220,13 +218,6 @@ def load_metric_seeds(data_dir: str | os.PathLike | None = None) -> dict[str, fl
                 f"{path}: line {number}: {parts[1].strip()!r} is not a number; {REFETCH}"
             ) from None
     return seeds
-
-
-def data_sha256(data_dir: str | os.PathLike | None = None) -> dict[str, str]:
-    """sha256 of every AMBER data file the scorer reads, for the results' ``data_sha256``."""
-    return {
-        rel: hashlib.sha256(data_file(BENCH, rel, data_dir).read_bytes()).hexdigest() for rel in DATA_FILES
-    }
 
 
 def _response(path: Path, where: str, raw: Any, valid_ids: Collection[int]) -> AmberResponse:

@@ -12,12 +12,11 @@ from conftest import need_data
 
 from benchmarks_data.amber import (
     N_ANNOTATIONS,
-    data_sha256,
     load_amber,
     load_amber_responses,
     load_metric_seeds,
 )
-from benchmarks_data.store import DataError
+from benchmarks_data.store import DataError, bench_sha256s
 from evaluation.amber import AmberResponse
 from evaluation.amber.constants import DENOMINATOR_SEED, SCORE_SEED
 from evaluation.amber.reference import seeded_counters
@@ -64,7 +63,7 @@ def test_metric_seeds_match_the_named_constants():
 
 
 def test_data_sha256_matches_the_manifest():
-    digests = data_sha256(need_data(*FILES))
+    digests = bench_sha256s("amber", need_data(*FILES))
     assert (
         digests["data/annotations.json"] == "db22a436c4836fbb295e60b4e80d519573077579fb7032f01b193c1bd022b797"
     )
