@@ -1,10 +1,16 @@
-"""Cost of a UE-DPO training step against a DPO step: same model, same LoRA, same batch, one process.
+"""Cost of a training step of every method against a DPO step: same model, same LoRA, same batch, one process.
 
-A step is the trainer's ``compute_loss`` + backward (what ``Trainer.training_step`` runs). UE-DPO adds one
-no-grad policy forward on the blurred images to DPO's policy forward (with grad) + reference forward (no grad)
-+ backward. The floor is therefore (DPO step + one no-grad forward) / DPO step, printed from the same run:
-≈ 1.25× if a backward costs two forwards, more with LoRA, whose frozen base weights need no weight gradients
-(the backward then costs little more than one forward). Peak memory: the with-grad logits are the only
+A step is the trainer's ``compute_loss`` + backward (what ``Trainer.training_step`` runs). DPO is a policy
+forward (with grad) + a reference forward (no grad) + backward. Each method's floor is DPO plus the passes it
+adds, priced from the same run (``F`` = one no-grad forward on the 2B rows, measured; ``D`` = the DPO step):
+
+- UE-DPO: + one no-grad policy forward on the blurred images: (D + F) / D (≈ 1.25× if a backward costs two
+  forwards, more with LoRA, whose frozen base weights need no weight gradients);
+- TPO: + a policy forward on the noised images WITH grad (and its backward) + a reference forward on them:
+  2D / D = 2.00 (``tpo_detach_score: true``: (D + 2F) / D);
+- V-DPO (zeros null image, one draw): + one no-grad forward: (D + F) / D (``random`` with n draws: + nF);
+- mDPO: + a with-grad policy forward on the chosen rows (half the batch) and its backward + a reference
+  forward on them, both timed on those rows in this run (≈ 1.5 if half the rows cost half). Peak memory: the with-grad logits are the only
 (2B, T, V) tensor kept until backward; each no-grad pass holds its logits for one call, so the live peak
 should not move.
 
@@ -14,7 +20,8 @@ markdown table. Memory on GPU: ``torch.cuda.max_memory_allocated`` above the lev
 resident memory above the level before the step (Linux VmHWM, reset each time, as in bench_core.py),
 measured twice: in a child process where glibc returns freed blocks at once (so RSS follows live tensors, the
 CPU analogue of the CUDA figure; the memory ratio uses it), and with the default allocator (what a user sees;
-it also counts freed blocks glibc keeps). Targets: ≤ 1.3× time, ≤ 1.15× peak memory.
+it also counts freed blocks glibc keeps). Targets: UE-DPO ≤ 1.3× time and ≤ 1.15× peak memory; every baseline
+within 10 % of its floor.
 
     python benchmarks/bench_trainer.py [--pairs 2 --response 200 --repeats 7 --gc]
 """
@@ -47,6 +54,7 @@ from transformers import (
 from uedpo.models.prompts import LLAVA15_CHAT_TEMPLATE
 from uedpo.models.tiny import word_tokenizer
 from uedpo.models.tiny_vocab import TINY_WORDS
+from uedpo.train.baseline_steps import chosen_rows
 from uedpo.train.config import TrainConfig
 from uedpo.trainer import build_trainer
 
@@ -130,24 +138,37 @@ def make_step(trainer):
     return step, width, width - int(batch["prompt_length"]), trainer
 
 
+# The methods measured (name -> config overrides): every loss of the trainer, each at its default options.
+METHODS = {"dpo": {"loss": "dpo"}, "ue_dpo": {"loss": "ue_dpo"}, "tpo": {"loss": "tpo"},
+           "vdpo": {"loss": "vdpo"}, "mdpo": {"loss": "mdpo"}}
+
+
+def floors(times: dict[str, float]) -> dict[str, float]:
+    """Each method's floor as a multiple of the DPO step (module docstring), from passes timed in this run."""
+    t_dpo = times["dpo"]
+    extra_forward = (t_dpo + times["forward"]) / t_dpo
+    mdpo = (t_dpo + times["grad_chosen"] + times["forward_chosen"]) / t_dpo
+    return {"dpo": 1.0, "ue_dpo": extra_forward, "tpo": 2.0, "vdpo": extra_forward, "mdpo": mdpo}
+
+
 def prepare(args, root: Path) -> dict[str, tuple]:
     """One trainer per loss on the same model, LoRA init (seed) and batch; returns their step functions."""
     base = build_model(root / "model", args.vocab, args.hidden, args.layers)
     data = build_data(root, args.pairs, args.response)
     steps = {}
-    for loss in ("dpo", "ue_dpo"):
-        cfg = TrainConfig(model=str(base), data=str(data), output_dir=str(root / loss), loss=loss,
-                          lora_r=16, lora_alpha=32, report_to="none", max_length=4096,
-                          gradient_checkpointing=args.gc)
+    for name, overrides in METHODS.items():
+        cfg = TrainConfig(model=str(base), data=str(data), output_dir=str(root / name), lora_r=16,
+                          lora_alpha=32, report_to="none", max_length=4096, gradient_checkpointing=args.gc,
+                          **overrides)
         trainer = build_trainer(cfg)
         if args.gc:
             trainer.model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs=trainer.args.activation_checkpointing_kwargs)
         with torch.no_grad():  # B = 0 at init; give LoRA A a gradient too, as in a real run
-            for name, p in trainer.model.named_parameters():
-                if "lora_B" in name:
+            for param_name, p in trainer.model.named_parameters():
+                if "lora_B" in param_name:
                     p.normal_(0, 0.01, generator=torch.Generator(p.device).manual_seed(0))
-        steps[loss] = make_step(trainer)
+        steps[name] = make_step(trainer)
     return steps
 
 
@@ -156,11 +177,22 @@ def measure_times(steps: dict[str, tuple], repeats: int) -> dict[str, float]:
     trainer = steps["dpo"][3]
     batch = trainer._prepare_inputs(trainer.data_collator(list(trainer.train_dataset.rows)))
 
+    chosen = chosen_rows(batch, len(trainer.train_dataset.rows))
+
     @torch.no_grad()
     def forward() -> None:
         trainer.adapter.response_logits(batch, model=trainer.model)
 
-    runs = {"dpo": steps["dpo"][0], "ue_dpo": steps["ue_dpo"][0], "forward": forward}
+    @torch.no_grad()
+    def forward_chosen() -> None:
+        trainer.adapter.response_logits(chosen, model=trainer.model)
+
+    def grad_chosen() -> None:  # mDPO's extra policy pass: with grad, on the chosen rows, and its backward
+        trainer.model.zero_grad(set_to_none=True)
+        trainer.adapter.response_logits(chosen, model=trainer.model).logsumexp(-1).mean().backward()
+
+    runs = {**{name: entry[0] for name, entry in steps.items()}, "forward": forward,
+            "forward_chosen": forward_chosen, "grad_chosen": grad_chosen}
     for fn in runs.values():
         fn()  # warm-up
     times: dict[str, list[float]] = {k: [] for k in runs}
@@ -213,21 +245,21 @@ def main() -> None:
     live = peaks if on_gpu else live_peaks_in_child([a for a in sys.argv[1:] if a != "--memory-only"])
     seq, completion = steps["dpo"][1], steps["dpo"][2]
     device = torch.cuda.get_device_name() if on_gpu else f"CPU ({torch.get_num_threads()} threads)"
-    t_dpo, t_ue, t_fwd = times["dpo"], times["ue_dpo"], times["forward"]
+    t_dpo, t_fwd = times["dpo"], times["forward"]
+    floor = floors(times)
     print(f"device: {device}; torch {torch.__version__}; {args.pairs} pairs = {2 * args.pairs} rows, "
           f"sequence {seq} (completion {completion}), vocab {args.vocab}, hidden {args.hidden} x "
           f"{args.layers} layers, LoRA r=16, gradient checkpointing {'on' if args.gc else 'off'}; "
-          f"median of {args.repeats}")
-    print(f"floor = (DPO step + one no-grad forward) / DPO step = {(t_dpo + t_fwd) / t_dpo:.2f} "
-          f"(no-grad forward {t_fwd:.3f} s)")
+          f"median of {args.repeats}; no-grad forward F = {t_fwd:.3f} s, DPO step D = {t_dpo:.3f} s")
     print()
     live_name = "peak extra, live (MiB)" if on_gpu else "peak extra, live tensors (MiB)"
     rss_name = "peak extra RSS, default malloc (MiB)"
-    print(f"| loss | step time (s) | time ratio | {live_name} | memory ratio | {rss_name} |")
-    print("|---|---|---|---|---|---|")
-    print(f"| dpo | {t_dpo:.3f} | 1.00 | {live['dpo']:.1f} | 1.00 | {peaks['dpo']:.1f} |")
-    print(f"| ue_dpo | {t_ue:.3f} | {t_ue / t_dpo:.2f} | {live['ue_dpo']:.1f} | "
-          f"{live['ue_dpo'] / live['dpo']:.2f} | {peaks['ue_dpo']:.1f} |")
+    print(f"| loss | step time (s) | time ratio | floor | ratio / floor | {live_name} | memory ratio | {rss_name} |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in METHODS:
+        ratio = times[name] / t_dpo
+        print(f"| {name} | {times[name]:.3f} | {ratio:.2f} | {floor[name]:.2f} | {ratio / floor[name]:.2f} | "
+              f"{live[name]:.1f} | {live[name] / live['dpo']:.2f} | {peaks[name]:.1f} |")
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ from evaluation.amber.constants import GENERATIVE_TYPE, TRUTH_NO, TRUTH_YES
 from evaluation.amber.similarity import (
     ExactSimilarity,
     SimilarityBackend,
-    SpacySimilarity,
     TableSimilarity,
     parse_backend_name,
 )
+from evaluation.amber.spacy_backends import SpacySimilarity, SpacyVectorsSimilarity
 from evaluation.amber.types import AmberAnnotation, AmberData, AmberResponse
 
 BENCH = "amber"
@@ -148,7 +148,9 @@ def load_amber(
     expected_total = sum(expected_counts.values()) if expected_counts is not None else None
     if not isinstance(raw, list) or not raw or (expected_total is not None and len(raw) != expected_total):
         size = len(raw) if isinstance(raw, list) else type(raw).__name__
-        raise DataError(f"{path}: expected a list of {expected_total or 'AMBER'} records, got {size}; {REFETCH}")
+        raise DataError(
+            f"{path}: expected a list of {expected_total or 'AMBER'} records, got {size}; {REFETCH}"
+        )
     annotations = [_annotation(path, i, item, association) for i, item in enumerate(raw)]
     counts = Counter(a.type for a in annotations)
     if expected_counts is not None and counts != Counter(expected_counts):
@@ -317,12 +319,16 @@ def load_similarity_table(path: str | os.PathLike) -> dict[str, dict[str, float]
 
 
 def parse_similarity_spec(spec: str) -> SimilarityBackend:
-    """A backend from ``spacy[:MODEL]`` (official: ``spacy:en_core_web_lg``), ``exact`` or ``table:PATH``.
+    """A backend from ``spacy[:MODEL]`` (official: ``spacy:en_core_web_lg``; MODEL a name or a model folder;
+    the values are read from the model's vectors), ``spacy-pipeline[:MODEL]`` (the same values from the full
+    pipeline), ``exact`` or ``table:PATH``.
 
-    Nothing heavy happens here: spaCy is imported and its model loaded only when scoring starts.
+    Nothing heavy happens here: the model is read (or spaCy imported) only when scoring starts.
     """
     kind, arg = parse_backend_name(spec)
     if kind == "spacy":
+        return SpacyVectorsSimilarity(model=arg)
+    if kind == "spacy-pipeline":
         return SpacySimilarity(model=arg)
     if kind == "exact":
         return ExactSimilarity()

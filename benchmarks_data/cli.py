@@ -135,7 +135,8 @@ def add_amber_similarity(subparsers, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
         "amber-similarity", parents=[common],
         help="precompute AMBER's word-pair similarities with a spaCy model (for --similarity table:PATH)")
-    p.add_argument("--spacy-model", default="en_core_web_lg", help="spaCy model name (official: en_core_web_lg)")
+    p.add_argument("--spacy-model", default="en_core_web_lg",
+                   help="spaCy model name or folder, run as the full pipeline (official: en_core_web_lg)")
     p.add_argument("--out", required=True, help="output JSON path")
     p.set_defaults(handler=_run_amber_similarity)
 

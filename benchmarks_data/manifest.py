@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any
 
-BENCHES: tuple[str, ...] = ("amber", "object_halbench", "mmhal")
+BENCHES: tuple[str, ...] = ("amber", "object_halbench", "mmhal", "pope")
 SCHEMA_VERSION = 1
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")

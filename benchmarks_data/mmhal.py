@@ -183,7 +183,8 @@ def load_responses(path: str | os.PathLike, template: list[MMHalRecord] | None =
         missing = [t.index for t in template if t.index not in have]
         raise DataError(f"{path}: {len(records)} responses, expected {len(template)} "
                         f"(missing template items {missing[:10]}{'...' if len(missing) > 10 else ''}); "
-                        "answer every MMHal question")
+                        "answer every MMHal question, or pass --allow-partial to score the answered ones "
+                        "(labelled partial)")
     return records
 
 

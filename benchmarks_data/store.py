@@ -5,6 +5,7 @@ The layout under the data directory is the same as ``../shared/benchdata``::
     <data_dir>/amber/data/annotations.json
     <data_dir>/object_halbench/vocab/synonyms.txt
     <data_dir>/mmhal/mmhal-bench_answer_template.json
+    <data_dir>/pope/official_head/coco_pope_random.json
 
 ``UEDPO_DATA_DIR`` overrides the per-user cache directory. Every file, its source (repo@commit),
 sha256 and licence are listed in ``manifests/<bench>.json`` (see ``manifest.py``); ``verify`` checks

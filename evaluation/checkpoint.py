@@ -21,11 +21,12 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from evaluation.benches import Scored, UsageError, bench_module
+from evaluation.benches import Scored, UsageError, bench_module, check_coverage, label_partial
 from evaluation.generation import GenItem, generate_jsonl, read_done
 from evaluation.outputs import check_baseline, write_outputs
+from evaluation.provenance import stamp, toolkit_versions, utc_now, weights_record
 from evaluation.results import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from evaluation.tables import results_frame, sections_markdown
+from evaluation.tables import result_heading, results_frame, sections_markdown
 
 # `--bench all` runs what the paper's table needs; AMBER covers both its generative and discriminative parts.
 ALL_BENCHES = ("objhal", "mmhal", "amber")
@@ -37,6 +38,11 @@ PAPER_ROW = (
     ("AMBER-g CHAIR↓", "generative", "CHAIR"),
     ("AMBER-d F1↑", "discriminative", "F1"),
 )
+# The variant each column must have to be the paper's protocol. Object HalBench's published numbers extract
+# objects with the LLM (`--objhal-extractor llm`); its NLTK path is the official script's non-GPT fallback.
+PAPER_VARIANTS = {"objhal": ("llm-objects+spacy-trf",), "mmhal": ("official",), "generative": ("official",),
+                  "discriminative": ("official",)}
+NOT_PAPER = "not the paper's protocol"
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ def generate_bench(run: Run, bench: str, items: list[GenItem], adapter, opts: ar
     rank, world = _rank()
     shard = items[rank::world]
     responses = bench_dir / ("responses.jsonl" if world == 1 else f"responses.rank{rank}.jsonl")
+    shard = [replace(it, extra={**it.extra, "bench": bench}) for it in shard]  # rows say what they answer
     generate_jsonl(shard, responses, _generate_batch(adapter, opts.image_dir), settings=_settings(run, bench, adapter, items),
                    batch_size=opts.batch_size or 8, desc=f"{run.name}/{bench}", progress=not opts.quiet)
     _barrier(world)
@@ -145,14 +152,30 @@ def generate_bench(run: Run, bench: str, items: list[GenItem], adapter, opts: ar
     return responses
 
 
+def model_record(run: Run) -> dict[str, Any]:
+    """The checkpoint and adapter a result measured, with sha256 digests of their files."""
+    from uedpo.models.loading import resolve_checkpoint
+
+    local = resolve_checkpoint(run.ckpt)[1]  # a hub id resolves to its cached snapshot (named by revision)
+    adapter = Path(run.adapter) if run.adapter else None
+    return {"ckpt": weights_record(run.ckpt, local), "adapter": weights_record(run.adapter, adapter)}
+
+
 def score_bench(bench: str, responses: Path, opts: argparse.Namespace, bench_dir: Path,
-                skipped: Sequence[GenItem] = ()) -> Scored:
-    # Our responses.jsonl: captions under "response"; --limit and skipped images give partial runs.
+                skipped: Sequence[GenItem] = (), model: dict[str, Any] | None = None) -> Scored:
+    # Our responses.jsonl: captions under "response"; --limit and skipped images give partial runs, which the
+    # result then says (variant +partial:n/N).
+    partial = bool(getattr(opts, "allow_partial", False) or opts.limit or skipped)
     opts = argparse.Namespace(**{**vars(opts), "caption_key": "response", "image_id_key": "image_id",
-                                 "allow_subset": True})
+                                 "allow_partial": partial})
     scored = bench_module(bench).score_file(bench, str(responses), opts, out_dir=bench_dir)
     scored.result.config["skipped_images"] = [it.image for it in skipped]  # never silently left out
     asked = read_done(responses)
+    if "coverage" not in scored.result.config:  # CHAIR has no fixed set when scoring files; here it does
+        total = bench_module(bench).items(bench, opts)
+        label_partial(scored.result, check_coverage(responses, bench, len(asked), len(total),
+                                                    [it.id for it in total if str(it.id) not in asked], opts))
+    stamp(scored.result, model)
     for item in scored.items:  # the inspector opens per-item rows on their image and question
         row = asked.get(str(item["id"]), {})
         item.setdefault("image", row.get("image"))
@@ -161,12 +184,35 @@ def score_bench(bench: str, responses: Path, opts: argparse.Namespace, bench_dir
     return scored
 
 
-def paper_row(metrics: dict[str, dict[str, float]], missing: dict[str, str]) -> dict[str, Any]:
+def paper_row(metrics: dict[str, dict[str, float]], missing: dict[str, str],
+              variants: dict[str, str] | None = None) -> dict[str, Any]:
+    """Per column: the value (or why there is none), the variant it was scored with, and whether that is the
+    paper's protocol (``protocol`` is ``"paper"`` or says what differs)."""
+    variants = variants or {}
     row = {}
     for column, section, metric in PAPER_ROW:
         value = metrics.get(section, {}).get(metric)
-        row[column] = value if value is not None else missing.get(section, "not run")
+        variant = variants.get(section)
+        if value is None:
+            row[column] = {"value": missing.get(section, "not run"), "variant": variant, "protocol": None}
+            continue
+        ok = variant in PAPER_VARIANTS.get(section, ("official",))
+        protocol = "paper" if ok else f"{NOT_PAPER} (variant {variant})"
+        if section == "objhal" and not ok and (variant or "").startswith("nltk"):
+            protocol = f"{NOT_PAPER}: objects extracted by NLTK, not by the LLM (--objhal-extractor llm)"
+        row[column] = {"value": value, "variant": variant, "protocol": protocol}
     return row
+
+
+def paper_row_markdown(row: dict[str, Any]) -> str:
+    """The row as a small table: values, then each column's variant, marked where it is not the paper's."""
+    header = "| | " + " | ".join(row) + " |\n|---|" + "---|" * len(row)
+    values = "| value | " + " | ".join(_fmt(c["value"]) for c in row.values()) + " |"
+    variants = "| variant | " + " | ".join(
+        "" if c["variant"] is None else c["variant"] + ("" if c["protocol"] in (None, "paper") else " ⚠")
+        for c in row.values()) + " |"
+    notes = [f"⚠ {col}: {c['protocol']}" for col, c in row.items() if c["protocol"] not in (None, "paper")]
+    return "\n".join([header, values, variants, *([""] + notes if notes else [])])
 
 
 def run_checkpoints(opts: argparse.Namespace) -> int:
@@ -186,7 +232,9 @@ def run_checkpoints(opts: argparse.Namespace) -> int:
     for run in runs:
         run_dir = opts.out / run.name if len(runs) > 1 else opts.out
         adapter = load_adapter(run.ckpt, adapter_dir=run.adapter, dtype=opts.dtype, device=opts.device)
+        model = model_record(run) if rank == 0 else None
         merged: dict[str, dict[str, float]] = {}
+        variants: dict[str, str] = {}
         missing: dict[str, str] = {}
         for bench in benches:
             bench_dir = run_dir / bench
@@ -205,10 +253,11 @@ def run_checkpoints(opts: argparse.Namespace) -> int:
                 print(f"{run.name}/mmhal: responses in {responses}; no judge configured (--judge-model), "
                       "so MMHal is not scored")
                 continue
-            scored = score_bench(bench, responses, opts, bench_dir, skipped)
+            scored = score_bench(bench, responses, opts, bench_dir, skipped, model)
             result = scored.result.to_dict()
             merged.update(result["metrics"])
-            print(f"\n## {run.name} / {bench} ({result['n_items']} items, variant {result['variant']})\n")
+            variants.update(dict.fromkeys(result["metrics"], result["variant"]))
+            print(f"\n## {run.name} / {result_heading(result)}\n")
             print(sections_markdown(result))
             for note in scored.notes:
                 print(note)
@@ -218,12 +267,13 @@ def run_checkpoints(opts: argparse.Namespace) -> int:
             continue
         rows.append((run.name, {"bench": opts.bench, "metrics": merged}))
         if opts.bench == "all":
-            row = paper_row(merged, missing)
+            row = paper_row(merged, missing, variants)
             print(f"\n## {run.name}: the paper's row\n")
-            print(" | ".join(row) + "\n" + " | ".join(_fmt(v) for v in row.values()))
-            atomic_write_json(run_dir / "results.json", {"bench": "all", "metrics": merged, "paper_row": row,
-                                                         "n_items": None, "variant": "mixed", "config": {},
-                                                         "versions": {}, "data_sha256": {}})
+            print(paper_row_markdown(row))
+            atomic_write_json(run_dir / "results.json", {
+                "bench": "all", "metrics": merged, "paper_row": row, "n_items": None, "variant": "mixed",
+                "variants": variants, "config": {}, "versions": toolkit_versions(), "data_sha256": {},
+                "date": utc_now(), "model": model})
             if opts.baseline:
                 status = max(status, _check({"metrics": merged}, opts))
     if rank == 0 and len(runs) > 1:

@@ -6,6 +6,7 @@ Scoring mode (existing responses)::
     uedpo-eval --bench chair --responses captions.jsonl --coco-gt gt_objects.json.gz
     uedpo-eval --bench mmhal --responses mmhal.json --reviews judge_replies.json
     uedpo-eval --bench shapes --responses runs/demo/shapes/responses.jsonl
+    uedpo-eval --bench pope --responses llava-v1.5-13b.jsonl --pope-data llava [--pope-parser lmms-eval]
 
 Checkpoint mode (generate, then score)::
 
@@ -24,14 +25,15 @@ import sys
 from pathlib import Path
 
 from benchmarks_data.store import DataError
-from evaluation.benches import UsageError, bench_module
+from evaluation.benches import UsageError, bench_module, check_written_for
 from evaluation.benches.judging import add_judge_options
 from evaluation.generation import ResumeError
 from evaluation.judge import JudgeError
 from evaluation.outputs import check_baseline, write_outputs
-from evaluation.tables import sections_markdown
+from evaluation.provenance import stamp
+from evaluation.tables import result_heading, sections_markdown
 
-SCORING_BENCHES = ("amber", "amber-g", "amber-d", "chair", "objhal", "mmhal", "shapes")
+SCORING_BENCHES = ("amber", "amber-g", "amber-d", "chair", "objhal", "mmhal", "shapes", "pope")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-json", type=Path, help="results JSON path (scoring mode; items go beside it)")
     p.add_argument("--data-dir", help="benchmark data directory (default: $UEDPO_DATA_DIR or the user cache)")
     p.add_argument("--limit", type=int, help="only the first N items (smoke tests)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="score a responses file that answers only part of the benchmark (labelled partial n/N)")
     p.add_argument("--batch-size", type=int, help="generation batch size (default 8; 100 for shapes)")
     p.add_argument("--max-new-tokens", type=int, help="override every benchmark's generation budget")
     p.add_argument("--seed", type=int, default=0)
@@ -71,22 +75,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Object HalBench object extraction: NLTK on the text, or the official LLM step (judge)")
     m = p.add_argument_group("MMHal-Bench")
     m.add_argument("--reviews", type=Path, help="saved judge replies aligned with the responses")
+    o = p.add_argument_group("POPE")
+    o.add_argument("--pope-data", choices=("official", "llava"), default="official",
+                   help="official: POPE HEAD (3 x 3,000); llava: POPE@e3e3926 + LLaVA's question ids (LLaVA-1.5 numbers)")
+    o.add_argument("--pope-parser", choices=("official", "llava", "lmms-eval", "vlmevalkit", "vcd", "opera"),
+                   default="official", help="answer parser: the official one, or a peer's (a named variant)")
+    o.add_argument("--pope-split", choices=("random", "popular", "adversarial"),
+                   help="score one split (a file answering only that split)")
     add_judge_options(p)
     return p
 
 
 def run_scoring(opts: argparse.Namespace) -> int:
     module = bench_module(opts.bench)
+    check_written_for(opts.responses, opts.bench)
     results_path = opts.output_json or (opts.out / opts.bench / "results.json" if opts.out else None)
     scored = module.score_file(opts.bench, opts.responses, opts,
                                out_dir=results_path.parent if results_path else None)
+    stamp(scored.result)
     result = scored.result.to_dict()
-    print(f"{opts.bench}: {result['n_items']} items, variant {result['variant']}\n")
+    if results_path:
+        write_outputs(scored, results_path)
+    print(result_heading(result) + "\n")
     print(sections_markdown(result))
     for note in scored.notes:
         print(note)
     if results_path:
-        write_outputs(scored, results_path)
         print(f"\nresults: {results_path}")
     return check_baseline(result, opts.baseline, opts.tolerance) if opts.baseline else 0
 

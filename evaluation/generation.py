@@ -77,6 +77,19 @@ def check_settings(path: Path, settings: dict[str, Any]) -> None:
         atomic_write_json(sp, settings)
 
 
+def check_same_questions(path: Path, items: Sequence[GenItem], done: dict[str, dict[str, Any]]) -> None:
+    """Refuse to resume rows that answered another question or image under the same id (e.g. another data
+    version of a benchmark, where an id can name a different question)."""
+    for it in items:
+        row = done.get(str(it.id))
+        if row is not None and (row.get("question"), row.get("image")) != (it.question, it.image):
+            raise ResumeError(
+                f"{path}: item {it.id} was generated for another question or image "
+                f"({row.get('image')!r}: {str(row.get('question'))[:60]!r}); the benchmark data changed: use "
+                "another --out directory or delete the file to regenerate"
+            )
+
+
 def generate_jsonl(
     items: Sequence[GenItem],
     path: str | os.PathLike,
@@ -92,6 +105,7 @@ def generate_jsonl(
     path.parent.mkdir(parents=True, exist_ok=True)
     check_settings(path, settings)
     done = read_done(path)
+    check_same_questions(path, items, done)
     todo = [it for it in items if str(it.id) not in done]
     with open(path, "a", encoding="utf-8") as f, tqdm(
         total=len(items), initial=len(items) - len(todo), desc=desc, unit="item", disable=not progress

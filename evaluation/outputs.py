@@ -9,7 +9,7 @@ from typing import Any
 from evaluation.benches import Scored, UsageError
 from evaluation.regression import compare, format_report
 from evaluation.results import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from evaluation.tables import results_frame, sections_markdown
+from evaluation.tables import result_heading, results_frame, sections_markdown
 
 
 def write_outputs(scored: Scored, results_path: Path) -> None:
@@ -17,10 +17,11 @@ def write_outputs(scored: Scored, results_path: Path) -> None:
     result = scored.result.to_dict()
     atomic_write_json(results_path, result)
     atomic_write_jsonl(results_path.with_name(results_path.stem + ".items.jsonl"), scored.items)
-    atomic_write_text(results_path.with_name("table.md"), sections_markdown(result) + "\n")
-    atomic_write_text(results_path.with_name("table.csv"), results_frame([(result["bench"], result)]).to_csv())
-
-
+    atomic_write_text(results_path.with_name("table.md"),
+                      f"{result_heading(result)}\n\n{sections_markdown(result)}\n")
+    frame = results_frame([(result["bench"], result)])
+    frame.insert(0, "variant", result["variant"])  # a CSV row never loses what it measured
+    atomic_write_text(results_path.with_name("table.csv"), frame.to_csv())
 
 
 def check_baseline(result: dict[str, Any], baseline_path: Path, tolerance: float) -> int:

@@ -4,7 +4,12 @@ A results JSON looks like::
 
     {"bench": "amber", "metrics": {"generative": {"CHAIR": 7.8, ...}, ...},
      "n_items": 15220, "variant": "official", "config": {...},
-     "versions": {"uedpo": "0.1.0", "nltk": "3.10.4", ...}, "data_sha256": {...}}
+     "versions": {"uedpo": "0.1.0", "uedpo_git": "<sha>", "nltk": "3.10.4", ...}, "data_sha256": {...},
+     "date": "2026-12-04T01:00:00+00:00", "model": {"ckpt": {...}, "adapter": {...}} or null}
+
+``variant`` names everything that is not the official protocol (a parser, a similarity backend, a judge other
+than the official snapshot, ``+partial:n/N`` coverage); :mod:`evaluation.provenance` fills ``date``,
+``versions`` and ``model``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "target_fp": False, "absent_fp": False, "present_tp": True,
     "target_fp_margin": False, "absent_fp_margin": False, "present_tp_margin": True,
     "margin_Accuracy": True, "margin_Precision": True, "margin_Recall": True, "margin_F1": True,
+    # POPE means over the splits scored (yes_ratio, gt_yes_ratio and the counts have no better direction)
+    "F1_mean": True, "Accuracy_mean": True, "Precision_mean": True, "Recall_mean": True,
 }
 
 
@@ -43,12 +50,14 @@ class BenchResult:
     config: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     data_sha256: dict[str, str] = field(default_factory=dict)
+    date: str | None = None
+    model: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "bench": self.bench, "metrics": self.metrics, "n_items": self.n_items,
             "variant": self.variant, "config": self.config, "versions": self.versions,
-            "data_sha256": self.data_sha256,
+            "data_sha256": self.data_sha256, "date": self.date, "model": self.model,
         }
 
 

@@ -38,6 +38,15 @@ def results_frame(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> pd.DataFrame
     return pd.DataFrame.from_records(records, columns=["run", *columns]).set_index("run")
 
 
+def result_heading(result: Mapping[str, Any]) -> str:
+    """``bench: N items, variant V`` with a plain PARTIAL warning when only part of the benchmark was scored."""
+    line = f"{result['bench']}: {result['n_items']} items, variant {result['variant']}"
+    coverage = (result.get("config") or {}).get("coverage")
+    if coverage:
+        line += f" (PARTIAL: {coverage['n']} of {coverage['of']} items answered; not comparable with full runs)"
+    return line
+
+
 def sections_markdown(result: Mapping[str, Any], decimals: int | None = None) -> str:
     """One result as markdown: sections with the same metrics share a table (row per section, ↑/↓ columns)."""
     groups: dict[tuple[str, ...], list[str]] = {}

@@ -5,6 +5,14 @@ shared noise draw per pair, as training does), :func:`uedpo.signals.token_signal
 :func:`uedpo.analysis.analyse_rows` (``explore`` + ``classify``) for the gate, type and λ. So the overlay
 shows exactly what UE-DPO weighs.
 
+The noise is the trainer's: the ``noise`` view of :mod:`uedpo.views` seeded by ``view_seed(seed, sample id,
+step)``. Given a run's ``seed`` and noise settings, the adapter of ``checkpoint-N`` and ``step = N`` (the
+trainer's ``state.global_step`` during the optimizer step after checkpoint N, i.e. ``metrics.csv`` row
+``step = N + 1``), the u and Δ of a training pair are exactly those that step computed; ``step=None`` gives the
+ε of ``noise_mode: fixed_per_sample``. The sample id is the training row's id (``uedpo.train.data``: the
+row's ``id``, else ``idx``, else its row number in the file); for a samples-file row the inspector uses its
+``id`` field (rows without one get ``line N``, which is no training id), and an uploaded image the empty id.
+
 The resulting :class:`PairView` keeps the small per-token u/Δ tensors (never the (B, T, V) logits), so
 :func:`regate` can apply a new α or τ without another forward: only the noise step k needs one.
 """
@@ -19,11 +27,13 @@ from PIL import Image
 from inspector.errors import InputError
 from uedpo.analysis import ResponseAnalysis, analyse_rows
 from uedpo.signals import token_signals
+from uedpo.views import ViewSpec
 
 # transformers' "no limit" sentinel for tokenizer.model_max_length is int(1e30); anything this large is unset.
 UNSET_MAX_LENGTH = 10**9
 # Special tokens the processor may add around the prompt (BOS, etc.); only used in the cheap length bound.
 PROMPT_SPECIALS_SLACK = 4
+NO_SAMPLE_ID = ""  # the noise-seed id of an image that is no training row (an upload)
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,8 @@ class PairView:
     noise_space: str
     seed: int
     checkpoint: str = ""
+    step: int | None = None  # the noise's step key (None: fixed per sample)
+    sample_id: str = NO_SAMPLE_ID  # the noise's sample id
 
     @property
     def analyses(self) -> dict[str, ResponseAnalysis]:
@@ -86,6 +98,8 @@ def view_from_signals(
     noise_space: str = "normalized",
     seed: int = 0,
     checkpoint: str = "",
+    step: int | None = None,
+    sample_id: str = NO_SAMPLE_ID,
 ) -> PairView:
     """Gates, types and λ from stored signals (``signals[0]`` preferred, ``signals[1]`` dispreferred)."""
     if not 1 <= len(signals) <= 2:
@@ -103,6 +117,8 @@ def view_from_signals(
         noise_space=noise_space,
         seed=seed,
         checkpoint=checkpoint,
+        step=step,
+        sample_id=sample_id,
     )
 
 
@@ -117,6 +133,8 @@ def regate(view: PairView, *, alpha: float, tau: float) -> PairView:
         noise_space=view.noise_space,
         seed=view.seed,
         checkpoint=view.checkpoint,
+        step=view.step,
+        sample_id=view.sample_id,
     )
     return replace(view, preferred=fresh.preferred, dispreferred=fresh.dispreferred, alpha=alpha, tau=tau)
 
@@ -155,7 +173,7 @@ def check_response(
     """
     n_response = len(adapter.tokenizer(response, add_special_tokens=False)["input_ids"]) + int(add_eos)
     if not response.strip() or n_response == 0:
-        raise InputError(f"{name} response: empty; type the response to analyse")
+        raise InputError(f"{name} response: empty; type the response to analyse", field=name)
     limit = context_limit(adapter)
     if limit is None:
         return
@@ -168,7 +186,8 @@ def check_response(
     if n_prompt + n_response > limit:
         raise InputError(
             f"{name} response: {n_response} tokens + {n_prompt} prompt and image tokens exceed the model "
-            f"context of {limit} tokens; shorten the response"
+            f"context of {limit} tokens; shorten the response",
+            field=name,
         )
 
 
@@ -183,29 +202,40 @@ def analyse_pair(
     tau: float = 0.4,
     noise_step: int = 500,
     noise_space: str = "normalized",
+    noise_kind: str = "vcd_sigmoid",
+    noise_share_pair: bool = True,
     seed: int = 0,
+    step: int | None = None,
+    sample_id: str | None = None,
     add_eos: bool = True,
 ) -> PairView:
     """u, Δ, gate, type and λ of every token of ``preferred`` (and ``dispreferred``) for ``image``.
 
-    Both responses go through one :meth:`~uedpo.models.VLMAdapter.forward_batch` call with ``pair_shared``
-    noise from ``torch.Generator().manual_seed(seed)``, as in training; an empty ``dispreferred`` counts as
-    absent. ``add_eos`` appends the EOS token to each response, as the trainer does
-    (``uedpo.train.collate.response_ids``), so the EOS token is analysed and counts in the gate quantiles.
+    Both responses go through one :meth:`~uedpo.models.VLMAdapter.forward_batch` call as the ``[chosen;
+    rejected]`` rows of one pair, with the trainer's noise: ``view_seed(seed, sample_id, step)`` and
+    ``noise_share_pair`` as the run's config (module docstring); a lone preferred response gets the ε it gets
+    beside a dispreferred one. An empty ``dispreferred`` counts as absent. ``add_eos`` appends the EOS token
+    to each response, as the trainer does (``uedpo.train.collate.response_ids``), so the EOS token is analysed
+    and counts in the gate quantiles.
     """
     dispreferred = dispreferred if dispreferred and dispreferred.strip() else None
     responses = [preferred] + ([dispreferred] if dispreferred is not None else [])
     for name, text in zip(("preferred", "dispreferred"), responses, strict=False):
         check_response(adapter, image, question, text, name=name, add_eos=add_eos)
+    sample_id = NO_SAMPLE_ID if sample_id is None else str(sample_id)
+    view = ViewSpec(
+        kind="noise", noise_step=noise_step, noise_kind=noise_kind, noise_space=noise_space,
+        pair_shared=noise_share_pair,
+    )
     out = adapter.forward_batch(
         [image] * len(responses),
         [question] * len(responses),
         responses,
-        noise_step=noise_step,
-        noise_space=noise_space,
-        generator=torch.Generator().manual_seed(seed),
+        view=view,
+        sample_ids=[sample_id],
+        seed=seed,
+        step=step,
         add_eos=add_eos,
-        pair_shared=len(responses) == 2,
     )
     sig = token_signals(out.clear_logits, out.blurred_logits, out.labels, out.mask)
     branches = tuple(
@@ -229,4 +259,6 @@ def analyse_pair(
         noise_space=noise_space,
         seed=seed,
         checkpoint=getattr(adapter, "name", ""),
+        step=step,
+        sample_id=sample_id,
     )

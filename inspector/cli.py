@@ -2,8 +2,15 @@
 
     uedpo-inspect --ckpt PATH [--adapter DIR] [--compare-ckpt PATH [--compare-adapter DIR]]
                   [--samples FILE] [--image-dir DIR] [--host 127.0.0.1] [--port N]
-                  [--alpha 0.3] [--tau 0.4] [--noise-step 500] [--seed 0] [--noise-space normalized]
-                  [--no-eos]
+                  [--alpha 0.3] [--tau 0.4] [--noise-step 500] [--noise-space normalized]
+                  [--noise-kind vcd_sigmoid] [--seed 0] [--step N] [--no-eos]
+
+The image noise is the trainer's (``uedpo.views``): each pair's ε is seeded by (seed, sample id, step). To see
+exactly the u and Δ a run computed, pass its ``seed`` and noise settings (``config.yaml``), the adapter of
+``checkpoint-N`` and ``--step N``: the step that started from checkpoint N (``trainer.state.global_step`` = N,
+logged as ``metrics.csv`` step N + 1). Without ``--step`` the noise is the fixed per-sample ε of
+``noise_mode: fixed_per_sample`` (for a ``per_step`` run it matches no step). The sample id is the picked
+samples row's ``id`` (the trainer's row id when the row has one) and empty for an uploaded image.
 
 No share link, no analytics (``GRADIO_ANALYTICS_ENABLED=False`` is set before gradio is imported), no CDN:
 it works offline. With ``--samples`` the first row is loaded and analysed when the page opens. Bad arguments,
@@ -37,35 +44,50 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.3, help="exploration strength α (default 0.3)")
     p.add_argument("--tau", type=float, default=0.4, help="gate quantile τ (default 0.4)")
     p.add_argument("--noise-step", type=int, default=500, help="diffusion noise step k (default 500)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the image noise (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="the training run's seed, which seeds the noise (default 0)")
+    p.add_argument(
+        "--step", type=int, default=None,
+        help="training step whose noise to rebuild: N for the step after checkpoint-N (metrics.csv step N+1); "
+        "default: the fixed per-sample noise (noise_mode: fixed_per_sample)",
+    )
     p.add_argument("--noise-space", default="normalized", choices=["normalized", "pixel01"])
+    p.add_argument("--noise-kind", default="vcd_sigmoid", choices=["vcd_sigmoid", "ddpm_linear"])
     p.add_argument(
         "--no-eos", action="store_true", help="do not append EOS to the responses (the trainer appends it)"
     )
     return p
 
 
-def build(args: argparse.Namespace):
-    """(the Gradio app, its launch keyword arguments) for ``args``; raises on a bad checkpoint or samples."""
+def build_session(args: argparse.Namespace):
+    """The app's :class:`~inspector.session.InspectorSession` for ``args`` (no gradio import)."""
     for key, value in TELEMETRY_OFF.items():
         os.environ[key] = value
     import torch
 
     from inspector.analysis import analyse_pair
-    from inspector.app import build_app, launch_kwargs
     from inspector.samples import read_samples
     from inspector.session import InspectorSession
     from uedpo.models import load_adapter
 
     torch.set_flush_denormal(True)  # denormals slow CPU forwards up to 10x
     samples = read_samples(args.samples, image_dir=args.image_dir) if args.samples else None
-    bound = dict(seed=args.seed, noise_space=args.noise_space, add_eos=not args.no_eos)
+    bound = dict(
+        seed=args.seed, step=args.step, noise_space=args.noise_space, noise_kind=args.noise_kind,
+        add_eos=not args.no_eos,
+    )
     analyse_fn = functools.partial(analyse_pair, load_adapter(args.ckpt, adapter_dir=args.adapter), **bound)
     compare_fn = None
     if args.compare_ckpt or args.compare_adapter:
         other = load_adapter(args.compare_ckpt or args.ckpt, adapter_dir=args.compare_adapter)
         compare_fn = functools.partial(analyse_pair, other, **bound)
-    session = InspectorSession(analyse_fn, compare_fn=compare_fn, samples=samples)
+    return InspectorSession(analyse_fn, compare_fn=compare_fn, samples=samples)
+
+
+def build(args: argparse.Namespace):
+    """(the Gradio app, its launch keyword arguments) for ``args``; raises on a bad checkpoint or samples."""
+    session = build_session(args)  # sets TELEMETRY_OFF before gradio is imported
+    from inspector.app import build_app, launch_kwargs
+
     demo = build_app(session, alpha=args.alpha, tau=args.tau, noise_step=args.noise_step)
     return demo, launch_kwargs(session, host=args.host, port=args.port)
 
@@ -74,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not 0.0 < args.tau < 1.0 or args.alpha < 0.0 or not 0 <= args.noise_step < 1000:
         print("uedpo-inspect: need 0 < --tau < 1, --alpha >= 0 and 0 <= --noise-step < 1000", file=sys.stderr)
+        return 2
+    if args.step is not None and args.step < 0:
+        print("uedpo-inspect: --step is a training step (trainer.state.global_step), >= 0", file=sys.stderr)
         return 2
     from inspector.errors import InputError
     from uedpo.models import ModelLoadError

@@ -41,9 +41,10 @@ TYPE_COLORS = {
     "not-scored": "#ffffff",
 }
 TYPE_MEANINGS = {
-    "type-i": "Type-I: blind spot (visually insensitive, high u): UE-DPO adds pressure",
-    "type-ii": "Type-II: language prior (visually insensitive, low u): left nearly unchanged",
-    "eased": "eased: visually sensitive token of the dispreferred answer: penalised less",
+    "type-i": "Type-I: blind spot (gated: Δ < q, and u > μ): the most extra pressure, 1 + α/2 < λ < 1 + α",
+    "type-ii": "Type-II: language prior (gated: Δ < q, but u ≤ μ): a smaller boost, 1 < λ ≤ 1 + α/2",
+    "eased": "eased: visually sensitive token of the dispreferred answer (Δ ≥ q): penalised less, "
+    "1 − α < λ < 1",
     "ungated": "ungated: λ = 1, plain DPO weight",
     "not-scored": "not scored",
 }
@@ -63,8 +64,9 @@ OVERLAY_CSS = """
 .ued-hal .ued-txt { text-decoration: underline wavy #c0142c; text-decoration-thickness: 2px;
   text-underline-offset: 4px; }
 .ued-flip .ued-txt { outline: 2px dashed #1b1b1f; outline-offset: 1px; }
-.ued-tok:focus::after { content: attr(data-tip); position: absolute; left: 0; top: 1.9em; z-index: 20;
-  white-space: pre; background: #1b1b1f; color: #fff; font-size: 12.5px; line-height: 1.45; padding: 6px 9px;
+.ued-obj .ued-txt { box-shadow: inset 0 0 0 2px #6b2fb3, 0 0 0 2px rgba(107, 47, 179, 0.25); }
+.ued-tok:focus::after { content: attr(data-tip); position: absolute; left: 0; top: 1.9em; z-index: 60;
+  white-space: pre-wrap; width: max-content; max-width: min(40em, 86vw); background: #1b1b1f; color: #fff; font-size: 12.5px; line-height: 1.45; padding: 6px 9px;
   border-radius: 6px; box-shadow: 0 3px 10px rgba(0, 0, 0, 0.25); font-variant-numeric: tabular-nums; }
 .ued-legend { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; font-size: 13px;
   font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 4px 0 8px; color: #333; }
@@ -74,6 +76,19 @@ OVERLAY_CSS = """
   margin: 0 6px; box-shadow: inset 0 0 0 1px rgba(0, 0, 0, 0.15); }
 .ued-caption { color: #555; font-size: 12.5px; }
 .ued-empty { color: #777; font-style: italic; }
+.ued-panel { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 13.5px;
+  color: #1b1b1f; border: 1px solid #d8d8e0; border-radius: 8px; background: #fff; padding: 10px 12px; }
+.ued-panel h4 { margin: 0 0 6px; font-size: 15px; }
+.ued-panel dl { display: grid; grid-template-columns: max-content 1fr; gap: 3px 10px; margin: 6px 0; }
+.ued-panel dt { color: #555; } .ued-panel dd { margin: 0; font-variant-numeric: tabular-nums; }
+.ued-panel .ued-probe { white-space: pre-wrap; background: #f6f6f9; border-radius: 6px; padding: 6px 8px;
+  margin: 4px 0 0; font-size: 13px; }
+.ued-probe mark { background: #e7dcf7; color: inherit; box-shadow: inset 0 0 0 1px #6b2fb3; border-radius: 3px; }
+.ued-verdict { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600; font-size: 12.5px; }
+.ued-verdict-blind-spot, .ued-verdict-prior-driven { background: #fbe1da; color: #8f2a12; }
+.ued-verdict-seen, .ued-verdict-image-driven { background: #dcefe1; color: #1f5e32; }
+.ued-muted { color: #666; font-size: 12.5px; }
+.ued-warn { color: #8f2a12; }
 """
 
 
@@ -138,12 +153,34 @@ def fmt(value: float) -> str:
     return repr(float(value))
 
 
-def tooltip(token: TokenRecord, extra: str = "") -> str:
+def type_reading(token: TokenRecord, alpha: float | None = None) -> str:
+    """What the token's type means, with its λ and the range the type's λ lies in for this α."""
+    lam = token.lam
+    if alpha is None or token.type not in ("type-i", "type-ii", "eased"):
+        return TYPE_MEANINGS.get(token.type, token.type)
+    half, full = 1 + alpha / 2, 1 + alpha
+    if token.type == "type-i":
+        return (
+            f"Type-I blind spot (gated: Δ < q, and u > μ): λ = {lam:.3f}, {100 * (lam - 1):+.1f}% weight; "
+            f"Type-I λ lies in ({half:.3f}, {full:.3f}), the most extra pressure"
+        )
+    if token.type == "type-ii":
+        return (
+            f"Type-II language prior (gated: Δ < q, but u ≤ μ): λ = {lam:.3f}, boosted {100 * (lam - 1):+.1f}%; "
+            f"Type-II λ lies in (1, {half:.3f}], less than a Type-I token's ({half:.3f}, {full:.3f})"
+        )
+    return (
+        f"eased (dispreferred, gated: Δ ≥ q): λ = {lam:.3f}, penalised {100 * (1 - lam):.1f}% less; "
+        f"eased λ lies in ({1 - alpha:.3f}, 1)"
+    )
+
+
+def tooltip(token: TokenRecord, extra: str = "", *, alpha: float | None = None) -> str:
     lines = [
         f"token {token.token!r}  (#{token.index}, id {token.token_id})",
         f"u = {token.u:+.4f}    Δ = {token.delta:+.4f}",
         f"λ = {token.lam:.4f}    log p = {token.logprob:.4f}",
-        TYPE_MEANINGS.get(token.type, token.type),
+        type_reading(token, alpha),
     ]
     return "\n".join(lines + ([extra] if extra else []))
 
@@ -164,9 +201,20 @@ def token_span(
     flipped: bool = False,
     extra_attrs: Mapping[str, str] | None = None,
     extra_tip: str = "",
+    alpha: float | None = None,
+    object_word: str | None = None,
 ) -> str:
-    """One token as ``<span class="ued-tok" data-...><lead ws><span class="ued-txt">text</span></span>``."""
-    classes = ["ued-tok"] + (["ued-hal"] if word is not None else []) + (["ued-flip"] if flipped else [])
+    """One token as ``<span class="ued-tok" data-...><lead ws><span class="ued-txt">text</span></span>``.
+
+    ``word``: the scorer-flagged word it belongs to (``ued-hal``, ``data-hallucinated``); ``object_word``: the
+    selected blind-spot object it belongs to (``ued-obj``, ``data-object``).
+    """
+    classes = (
+        ["ued-tok"]
+        + (["ued-hal"] if word is not None else [])
+        + (["ued-obj"] if object_word is not None else [])
+        + (["ued-flip"] if flipped else [])
+    )
     attrs = {
         "data-index": str(token.index),
         "data-token-id": str(token.token_id),
@@ -177,9 +225,16 @@ def token_span(
         "data-type": token.type,
         "data-logprob": fmt(token.logprob),
     }
-    tip = tooltip(token, extra_tip + (f"\nflagged by the scorer as hallucinated: {word!r}" if word else ""))
+    notes = [extra_tip] if extra_tip else []
+    if word:
+        notes.append(f"flagged by the scorer as hallucinated: {word!r}")
+    if object_word:
+        notes.append(f"token of the selected object {object_word!r}")
+    tip = tooltip(token, "\n".join(notes), alpha=alpha)
     if word is not None:
         attrs.update({"data-hallucinated": "true", "data-word": word})
+    if object_word is not None:
+        attrs["data-object"] = object_word
     attrs.update(extra_attrs or {})
     attrs.update({"title": tip, "data-tip": tip, "tabindex": "0"})
     rendered = " ".join(f'{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
@@ -197,16 +252,28 @@ def overlay_html(
     *,
     element_id: str,
     hallucinated: Mapping[int, str] | None = None,
+    objects: Mapping[int, str] | None = None,
+    empty: str = "no response given",
 ) -> str:
-    """The response's tokens coloured by ``mode`` inside ``<div id=element_id class="ued-overlay">``."""
+    """The response's tokens coloured by ``mode`` inside ``<div id=element_id class="ued-overlay">``.
+
+    ``hallucinated`` / ``objects``: token index → the flagged word / the selected object it belongs to.
+    """
     if mode not in COLOR_MODES:
         raise ValueError(f"colour mode: expected one of {COLOR_MODES}, got {mode!r}")
     if analysis is None:
-        return f'<div id="{html.escape(element_id)}" class="ued-overlay ued-empty">no response given</div>'
+        return f'<div id="{html.escape(element_id)}" class="ued-overlay ued-empty">{html.escape(empty)}</div>'
     scale = mode_scale(analysis, mode) if mode != "type" else 0.0
-    flagged = hallucinated or {}
+    flagged, marked = hallucinated or {}, objects or {}
     spans = "".join(
-        token_span(t, token_color(t, mode, scale), word=flagged.get(t.index)) for t in analysis.tokens
+        token_span(
+            t,
+            token_color(t, mode, scale),
+            word=flagged.get(t.index),
+            alpha=analysis.alpha,
+            object_word=marked.get(t.index),
+        )
+        for t in analysis.tokens
     )
     return (
         f'<div id="{html.escape(element_id)}" class="ued-overlay" data-mode="{html.escape(mode)}" '
@@ -285,7 +352,9 @@ def summary_markdown(analyses: Mapping[str, ResponseAnalysis], *, noise_step: in
     return f"{table}\n\nα = {first.alpha:g} · τ = {first.tau:g} · noise step k = {noise_step}"
 
 
-def compare_overlay_html(b: ResponseAnalysis, comparison, field: str, *, element_id: str) -> str:
+def compare_overlay_html(
+    b: ResponseAnalysis, comparison, field: str, *, element_id: str, branch: str = "preferred"
+) -> str:
     """Checkpoint B's tokens coloured by the B − A difference of ``field`` (u, delta or lambda).
 
     Each span also carries ``data-du``, ``data-ddelta``, ``data-dlambda``, ``data-type-a`` and
@@ -315,9 +384,10 @@ def compare_overlay_html(b: ResponseAnalysis, comparison, field: str, *, element
                 flipped=diff.flipped,
                 extra_attrs=extra,
                 extra_tip=tip,
+                alpha=b.alpha,
             )
         )
     return (
-        f'<div id="{html.escape(element_id)}" class="ued-overlay" data-mode="diff-{html.escape(field)}">'
-        f"{''.join(spans)}</div>"
+        f'<div id="{html.escape(element_id)}" class="ued-overlay" data-mode="diff-{html.escape(field)}" '
+        f'data-branch="{html.escape(branch)}">{"".join(spans)}</div>'
     )

@@ -4,6 +4,10 @@ The Gradio layer (:mod:`inspector.app`) only maps these names to components; nam
 their current value. Every handler turns bad input into a one-line status message and never raises, so the app
 keeps serving after any error.
 
+The noise of an analysis is the trainer's (:mod:`inspector.analysis`): the analysis function is called with
+the ``sample_id`` of the picked samples row (its ``id`` field), or the empty id for an uploaded image; the run
+seed and step are bound into it (``uedpo-inspect --seed S --step N``).
+
 Handlers and their cost: :meth:`InspectorSession.analyse` (forwards; also for a new noise step k),
 :meth:`InspectorSession.regate` (α / τ: gates only, no forward), :meth:`InspectorSession.rerender`
 (colour mode), :meth:`InspectorSession.pick` (fill the inputs from a samples row),
@@ -25,7 +29,7 @@ from PIL import Image
 
 from evaluation.results import atomic_write_text
 from inspector import export, figures, render
-from inspector.analysis import PairView, regate
+from inspector.analysis import NO_SAMPLE_ID, PairView, regate
 from inspector.compare import compare_responses
 from inspector.errors import InputError
 from inspector.hallucination import flagged_tokens, match_words
@@ -34,7 +38,7 @@ from inspector.samples import SampleFile
 
 log = logging.getLogger(__name__)
 
-# (image, question, preferred, dispreferred, *, alpha, tau, noise_step) -> PairView
+# (image, question, preferred, dispreferred, *, alpha, tau, noise_step, sample_id) -> PairView
 AnalyseFn = Callable[..., PairView]
 OVERLAY_IDS = {"preferred": "token-overlay", "dispreferred": "token-overlay-dispreferred"}
 COMPARE_OVERLAY_ID = "token-overlay-compare"
@@ -47,6 +51,10 @@ class ViewState:
     view: PairView
     view_b: PairView | None = None
     source: str = ""
+
+
+def _step_label(step: int | None) -> str:
+    return "fixed" if step is None else str(step)
 
 
 def parse_words(text: str | None) -> list[str]:
@@ -140,12 +148,13 @@ class InspectorSession:
             log.exception("inspector handler failed")
             return {"status": f"✗ internal error ({type(err).__name__}: {err}); details in the terminal log"}
 
-    def _image(self, upload: str | None, sample_label: str | None) -> tuple[Image.Image, str]:
+    def _image(self, upload: str | None, sample_label: str | None) -> tuple[Image.Image, str, str]:
+        """(image, where it came from, the sample id that seeds its noise)."""
         if upload:
-            return open_image(upload), f"uploaded image {Path(upload).name}"
+            return open_image(upload), f"uploaded image {Path(upload).name}", NO_SAMPLE_ID
         if sample_label and self.samples is not None:
             sample = self.samples.by_label(sample_label)
-            return open_image(sample.image), f"sample {sample.id} ({sample.image.name})"
+            return open_image(sample.image), f"sample {sample.id} ({sample.image.name})", sample.id
         raise InputError("no image: upload one or pick a sample")
 
     def analyse(
@@ -163,10 +172,10 @@ class InspectorSession:
         compare_field,
     ) -> dict:
         def run() -> dict:
-            image, source = self._image(upload, sample_label)
+            image, source, sample_id = self._image(upload, sample_label)
             if not (preferred or "").strip():
                 raise InputError("preferred response: empty; type the response to analyse")
-            kwargs = dict(alpha=float(alpha), tau=float(tau), noise_step=int(noise_step))
+            kwargs = dict(alpha=float(alpha), tau=float(tau), noise_step=int(noise_step), sample_id=sample_id)
             start = time.perf_counter()
             view = self.analyse_fn(image, question or "", preferred, dispreferred or None, **kwargs)
             view_b = (
@@ -177,7 +186,10 @@ class InspectorSession:
             took = time.perf_counter() - start
             out = render_state(ViewState(view, view_b, source), parse_words(words_text), mode, compare_field)
             n = " + ".join(str(len(a.tokens)) for a in view.analyses.values())
-            out["status"] = f"✓ analysed {n} tokens of the {source} at k = {int(noise_step)} in {took:.2f} s"
+            out["status"] = (
+                f"✓ analysed {n} tokens of the {source} at k = {int(noise_step)} in {took:.2f} s "
+                f"(noise of seed {view.seed}, id {view.sample_id!r}, step {_step_label(view.step)})"
+            )
             out["preview"] = image
             return out
 
@@ -250,6 +262,8 @@ class InspectorSession:
                 "k": str(view.noise_step),
                 "noise space": view.noise_space,
                 "seed": str(view.seed),
+                "step": _step_label(view.step),
+                "sample id": view.sample_id,
             }
             html_text = export.report_html(
                 view.analyses,

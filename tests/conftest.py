@@ -6,7 +6,9 @@ absent; with ``UEDPO_REQUIRE_DATA=1`` (set by ``.ci/run``) such a skip is a fail
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,38 @@ def need_nltk() -> None:
         if _data_required():
             pytest.fail(f"UEDPO_REQUIRE_DATA=1 but {reason}")
         pytest.skip(reason)
+
+
+# spaCy en_core_web_md 3.8.0: `make install` unpacks it into <venv>/spacy-models; UEDPO_SPACY_MD overrides.
+SPACY_MD_ENV = "UEDPO_SPACY_MD"
+
+
+def spacy_md_dir() -> Path:
+    env = os.environ.get(SPACY_MD_ENV)
+    return Path(env) if env else Path(sys.prefix) / "spacy-models" / "en_core_web_md"
+
+
+def need_spacy_md() -> Path:
+    """The en_core_web_md folder, with spaCy installed; else skip (or fail under CI)."""
+    path = spacy_md_dir()
+    reason = None
+    if not (path / "config.cfg").is_file() or not (path / "vocab" / "vectors").is_file():
+        reason = f"spaCy model en_core_web_md missing at {path} (run `make install` or set {SPACY_MD_ENV})"
+    elif importlib.util.find_spec("spacy") is None:
+        reason = "spaCy is not installed (pip install -e '.[test]')"
+    if reason:
+        if _data_required():
+            pytest.fail(f"UEDPO_REQUIRE_DATA=1 but {reason}")
+        pytest.skip(reason)
+    return path.resolve()
+
+
+@pytest.fixture(scope="session")
+def spacy_md_nlp():
+    """The real en_core_web_md pipeline, loaded once per session (about 2-4 s with the spaCy import)."""
+    import spacy
+
+    return spacy.load(need_spacy_md())
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -49,7 +49,9 @@ def synthetic_view(
     )
 
 
-def fake_analyse(image, question, preferred, dispreferred=None, *, alpha, tau, noise_step, checkpoint="fake"):
+def fake_analyse(
+    image, question, preferred, dispreferred=None, *, alpha, tau, noise_step, sample_id="", checkpoint="fake"
+):
     """Stands in for ``analyse_pair``: word tokens, random signals; magic words simulate failures."""
     if "TOO_LONG" in preferred:
         raise InputError(

@@ -272,16 +272,27 @@ def test_noun_extractor_keeps_nn_tags_and_lemmatises_only_them():
 def test_missing_nltk_data_is_one_clear_error(monkeypatch):
     import nltk
 
-    from evaluation.amber import NltkDataError
+    from evaluation.amber import NltkDataError, installed_nltk_noun_extractor, official_noun_extractor
+    from evaluation.chair.nlp import load_pipeline
 
-    def missing(text):
+    def missing(*args, **kwargs):
         raise LookupError("\n****\n  Resource punkt_tab not found.\n  Please use the NLTK Downloader\n****")
 
     monkeypatch.setattr(nltk, "word_tokenize", missing)
     with pytest.raises(NltkDataError) as err:
-        nltk_noun_extractor()
+        installed_nltk_noun_extractor()
     message = str(err.value)
     assert "\n" not in message and "Resource punkt_tab not found." in message and "NLTK_DATA" in message
+
+    load_pipeline.cache_clear()  # the default (official) extractor checks its data when it first loads
+    monkeypatch.setattr(nltk.data, "find", missing)
+    try:
+        with pytest.raises(NltkDataError) as err:
+            official_noun_extractor()
+    finally:
+        load_pipeline.cache_clear()
+    message = str(err.value)
+    assert "\n" not in message and "punkt_tab" in message and "NLTK_DATA" in message
 
 
 def test_result_converts_to_the_results_schema(amber):

@@ -1,8 +1,9 @@
 """AMBER similarity backends, the cached decision layer, spec parsing and the similarity-table builder.
 
 Official step: `nlp(w1).similarity(nlp(w2)) > 0.8` (junyangwang0410/AMBER @ 534babf, inference.py
-check_synonyms_word). spaCy is not installed in CI; the spaCy backend is exercised with fake pipelines and
-its error paths with a hidden or fake `spacy` module.
+check_synonyms_word). Here the pipeline backend is exercised with fake pipelines and its error paths with a
+hidden or fake `spacy` module; tests/test_amber_spacy_vectors.py and tests/test_amber_official_md.py use the
+real spaCy with en_core_web_md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from evaluation.amber import (
     SimilarityBackendError,
     SimilarWords,
     SpacySimilarity,
+    SpacyVectorsSimilarity,
     TableSimilarity,
     build_similarity_table,
     score_amber,
@@ -138,16 +140,33 @@ def test_score_checks_the_backend_before_scoring_and_only_for_generative_answers
 
 
 def test_parse_similarity_spec(tmp_path):
-    assert parse_similarity_spec("spacy").name == "spacy:en_core_web_lg"
+    default = parse_similarity_spec("spacy")
+    assert isinstance(default, SpacyVectorsSimilarity) and default.name == "spacy:en_core_web_lg"
     assert parse_similarity_spec("spacy:en_core_web_md").name == "spacy:en_core_web_md"
+    assert parse_similarity_spec("spacy:/models/md").model == "/models/md"  # a model folder
+    pipeline = parse_similarity_spec("spacy-pipeline:en_core_web_md")
+    assert isinstance(pipeline, SpacySimilarity) and pipeline.name == "spacy:en_core_web_md"  # same numbers
     assert isinstance(parse_similarity_spec("exact"), ExactSimilarity)
     path = tmp_path / "sim.json"
     path.write_text(json.dumps({"dog": {"puppy": 0.9}}))
     backend = parse_similarity_spec(f"table:{path}")
     assert backend.similarity("puppy", "dog") == 0.9 and backend.name == f"table:{path}"
-    for bad in ("spcy", "exact:x", "table:", ""):
+    for bad in ("spcy", "exact:x", "table:", "", "vectors:x"):
         with pytest.raises(ValueError, match="spacy\\[:MODEL\\]"):
             parse_similarity_spec(bad)
+
+
+def test_vectors_backend_errors_are_one_line(monkeypatch, tmp_path):
+    with pytest.raises(SimilarityBackendError) as err:
+        SpacyVectorsSimilarity(str(tmp_path / "missing")).prepare()
+    assert "\n" not in str(err.value) and "not found" in str(err.value) and "spacy:PATH" in str(err.value)
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.cfg").write_text("")
+    (model / "meta.json").write_text("{}")
+    monkeypatch.setitem(sys.modules, "spacy", None)  # spaCy not installed
+    with pytest.raises(SimilarityBackendError, match="needs spaCy.*pip install spacy"):
+        SpacyVectorsSimilarity(str(model)).prepare()
 
 
 def test_build_similarity_table_round_trips_through_the_table_backend(tmp_path):

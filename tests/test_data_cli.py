@@ -44,7 +44,8 @@ def test_verify_shared_data_exits_0():
     root = need_data("amber/data/annotations.json")
     proc = run_cli("verify", data_env=root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for line in ("amber: 12/12 files OK", "object_halbench: 14/14 files OK", "mmhal: 13/13 files OK"):
+    for line in ("amber: 12/12 files OK", "object_halbench: 14/14 files OK", "mmhal: 13/13 files OK",
+                 "pope: 18/18 files OK"):
         assert line in proc.stdout
 
 
@@ -73,7 +74,7 @@ def test_data_dir_option_before_the_subcommand_overrides_the_env(tampered):
     assert proc.returncode == 1 and f"data dir: {tampered}" in proc.stdout
 
 
-@pytest.mark.parametrize("args", [("verify", "pope"), (), ("fetch",), ("frobnicate",)])
+@pytest.mark.parametrize("args", [("verify", "nosuchbench"), (), ("fetch",), ("frobnicate",)])
 def test_usage_errors_exit_2(args):
     proc = run_cli(*args)
     assert proc.returncode == 2

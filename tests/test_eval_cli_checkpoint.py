@@ -1,6 +1,7 @@
 """`uedpo-eval --ckpt`: tiny checkpoints end to end on every benchmark, resume after a kill, batching,
 comparison, regression exit codes, data-parallel shards and bad input."""
 
+import hashlib
 import json
 import os
 import signal
@@ -66,6 +67,17 @@ def test_every_bench_end_to_end(tiny, data_dir, tmp_path, capsys, family, bench)
     # the inspector opens these rows on their image and question
     assert [(r["image"], r["question"]) for r in per_item] == [(it.image, it.question) for it in items]
     assert (out / bench / "table.md").exists() and (out / bench / "table.csv").exists()
+    # --limit scores part of the benchmark, and every output says so
+    assert "+partial:3/" in result["variant"] and result["config"]["coverage"]["n"] == LIMIT
+    assert "PARTIAL: 3 of" in (out / bench / "table.md").read_text()
+    assert {r["bench"] for r in rows} == {bench}
+    # the exact weights: one digest over the checkpoint's files, each hashed here independently
+    ckpt = result["model"]["ckpt"]
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(tiny[family].iterdir())
+             if p.suffix in (".safetensors", ".json", ".jinja", ".txt", ".model")}
+    assert ckpt["files"] == files and ckpt["sha256"] == hashlib.sha256(
+        "".join(f"{n}\0{h}\n" for n, h in files.items()).encode()).hexdigest()
+    assert result["model"]["adapter"] is None and result["date"] and result["versions"]["torch"]
 
 
 def test_mmhal_with_a_stub_judge_and_the_paper_row(tiny, data_dir, tmp_path, capsys):
@@ -88,9 +100,17 @@ def test_mmhal_with_a_stub_judge_and_the_paper_row(tiny, data_dir, tmp_path, cap
     out = capsys.readouterr().out
     assert code == 0 and "the paper's row" in out
     combined = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert combined["paper_row"]["MMHal score↑"] == 4.0 and combined["paper_row"]["MMHal HalRate↓"] == 0.0
-    assert isinstance(combined["paper_row"]["AMBER-g CHAIR↓"], float)
-    assert combined["paper_row"]["AMBER-d F1↑"] == "not run"  # the 3 AMBER items are all generative
+    row = combined["paper_row"]
+    assert row["MMHal score↑"]["value"] == 4.0 and row["MMHal HalRate↓"]["value"] == 0.0
+    assert isinstance(row["AMBER-g CHAIR↓"]["value"], float)
+    assert row["AMBER-d F1↑"]["value"] == "not run"  # the 3 AMBER items are all generative
+    # every column says how it was scored; none of these is the paper's protocol
+    assert row["Obj-Hal CHAIRs↓"]["variant"].startswith("nltk-noun-lemmas+partial:3/300")
+    assert "objects extracted by NLTK" in row["Obj-Hal CHAIRs↓"]["protocol"]
+    assert row["MMHal score↑"]["variant"].startswith("judge:")  # the stub is not gpt-4-0314
+    assert all(c["protocol"] != "paper" for c in row.values())
+    assert "objects extracted by NLTK" in out and "⚠" in out
+    assert combined["model"]["ckpt"]["sha256"] and combined["date"]
     reviews = json.loads((tmp_path / "out" / "mmhal" / "mmhal_reviews.json").read_text())
     assert len(reviews) == LIMIT and reviews[0]["model"]
 

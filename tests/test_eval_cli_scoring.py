@@ -35,7 +35,10 @@ def test_amber_d_all_no_prints_the_official_values(tmp_path, capsys):
                        "--output-json", out_json)
     assert code == 0 and "| relation" in out
     result = json.loads(out_json.read_text())
-    assert set(result) == {"bench", "metrics", "n_items", "variant", "config", "versions", "data_sha256"}
+    assert set(result) == {"bench", "metrics", "n_items", "variant", "config", "versions", "data_sha256", "date",
+                           "model"}
+    assert result["model"] is None and result["date"].endswith("+00:00")
+    assert {"uedpo", "python", "nltk", "torch", "transformers"} <= set(result["versions"])
     assert result["bench"] == "amber-d" and result["n_items"] == 14216 and result["variant"] == "official"
     assert result["metrics"]["relation"] == {"Accuracy": 41.4, "Precision": 41.4, "Recall": 100.0, "F1": 58.6}
     assert result["metrics"]["existence"] == {"Accuracy": 100.0, "Precision": 100.0, "Recall": 100.0, "F1": 100.0}
@@ -57,13 +60,13 @@ def test_amber_generative_matches_the_library_and_names_the_backend(tmp_path, ca
     (tmp_path / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out_json = tmp_path / "r.json"
     code, _, _ = run(capsys, "--bench", "amber-g", "--responses", tmp_path / "g.jsonl", "--data-dir", root,
-                     "--similarity", "exact", "--output-json", out_json)
+                     "--similarity", "exact", "--output-json", out_json, "--allow-partial")
     assert code == 0
     result = json.loads(out_json.read_text())
     direct = score_amber([AmberResponse(r["id"], r["response"]) for r in rows], load_amber(root),
                          similarity=ExactSimilarity(), progress=False)
     assert result["metrics"] == direct.metrics
-    assert result["variant"] == "official+similarity:exact"
+    assert result["variant"] == "official+similarity:exact+partial:40/1004"
 
 
 def test_chair_reproduces_the_official_overall_numbers(tmp_path, capsys):
@@ -164,6 +167,6 @@ def test_console_script_entry_point_runs(tmp_path):
     root = need_data("amber/data/annotations.json")
     (tmp_path / "a.json").write_text('[{"id": 1005, "response": "Yes"}]')
     proc = subprocess.run([sys.executable, "-m", "evaluation.cli", "--bench", "amber-d", "--responses",
-                           str(tmp_path / "a.json"), "--data-dir", str(root), "--quiet"],
+                           str(tmp_path / "a.json"), "--data-dir", str(root), "--quiet", "--allow-partial"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "state" in proc.stdout

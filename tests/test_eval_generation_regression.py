@@ -80,3 +80,18 @@ def test_missing_metric_fails_and_unknown_direction_never_fails():
     assert compare(_result(generative={"CHAIR": 7.0, "Mystery": 9.0}), base).ok
     with pytest.raises(ValueError, match="tolerance"):
         compare(base, base, tolerance=-1)
+
+
+def test_resume_refuses_rows_that_answered_another_question(tmp_path):
+    """Same ids, other questions (e.g. POPE random at the HEAD vs the e3e3926 data): never mixed."""
+    path = tmp_path / "responses.jsonl"
+    first = [GenItem(id=i, image=f"{i}.jpg", question=f"Is there a dog {i}?") for i in range(3)]
+    generate_jsonl(first, path, lambda batch: ["yes"] * len(batch), settings={"bench": "pope"}, progress=False)
+    changed = [GenItem(id=i, image=f"{i}.jpg", question=f"Is there a cat {i}?") for i in range(3)]
+    with pytest.raises(ResumeError, match=r"item 0 was generated for another question or image"):
+        generate_jsonl(changed, path, lambda batch: ["no"] * len(batch), settings={"bench": "pope"},
+                       progress=False)
+    more = first + [GenItem(id=3, image="3.jpg", question="Is there a dog 3?")]  # a longer run resumes
+    rows = generate_jsonl(more, path, lambda batch: ["no"] * len(batch), settings={"bench": "pope"},
+                          progress=False)
+    assert [r["response"] for r in rows] == ["yes", "yes", "yes", "no"]

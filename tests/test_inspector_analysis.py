@@ -12,6 +12,7 @@ from uedpo.demo import DISPREFERRED, PREFERRED, QUESTION, demo_image
 from uedpo.models import load_adapter
 from uedpo.models.tiny import build_tiny
 from uedpo.signals import token_signals
+from uedpo.views import ViewSpec
 
 
 @pytest.fixture(scope="module", params=["llava", "qwen2_5_vl"])
@@ -19,18 +20,20 @@ def adapter(request, tmp_path_factory):
     return load_adapter(build_tiny(request.param, tmp_path_factory.mktemp(request.param), seed=0))
 
 
-def direct(adapter, responses, *, alpha, tau, k, seed, add_eos=True):
+def direct(adapter, responses, *, alpha, tau, k, seed, add_eos=True, sample_id="", step=None):
     """The library numbers computed by hand: forward_batch → token_signals → analyse_rows per branch.
 
-    EOS is appended, as the trainer does (``uedpo.train.collate.response_ids``) and analyse_pair by default.
+    EOS is appended, as the trainer does (``uedpo.train.collate.response_ids``) and analyse_pair by default;
+    the noise is the trainer's, seeded by (seed, sample id, step) for the one pair.
     """
     out = adapter.forward_batch(
         [demo_image()] * len(responses),
         [QUESTION] * len(responses),
         responses,
-        noise_step=k,
-        generator=torch.Generator().manual_seed(seed),
-        pair_shared=len(responses) == 2,
+        view=ViewSpec(noise_step=k),
+        sample_ids=[sample_id],
+        seed=seed,
+        step=step,
         add_eos=add_eos,
     )
     sig = token_signals(out.clear_logits, out.blurred_logits, out.labels, out.mask)
@@ -129,3 +132,32 @@ def test_without_eos_matches_the_direct_path_without_eos(adapter):
     )
     (want,) = direct(adapter, [PREFERRED], alpha=0.3, tau=0.4, k=500, seed=0, add_eos=False)
     assert view.preferred == want and "".join(t.token for t in view.preferred.tokens) == PREFERRED
+
+
+def test_sample_id_and_step_select_the_noise(adapter):
+    """The noise key is (seed, sample id, step): each part changes Δ; the same key gives the same numbers."""
+
+    def deltas(**key):
+        view = analyse_pair(adapter, demo_image(), QUESTION, PREFERRED, DISPREFERRED, noise_step=500, **key)
+        return torch.cat([b.delta for b in view.signals], dim=1), view
+
+    base, view = deltas(seed=1, sample_id="p3", step=4)
+    assert (view.seed, view.sample_id, view.step) == (1, "p3", 4)
+    assert torch.equal(base, deltas(seed=1, sample_id="p3", step=4)[0])
+    for other in (dict(seed=2, sample_id="p3", step=4), dict(seed=1, sample_id="p4", step=4),
+                  dict(seed=1, sample_id="p3", step=5), dict(seed=1, sample_id="p3", step=None)):
+        assert not torch.equal(base, deltas(**other)[0]), other
+    want_pref, want_disp = direct(
+        adapter, [PREFERRED, DISPREFERRED], alpha=0.3, tau=0.4, k=500, seed=1, sample_id="p3", step=4
+    )
+    assert (view.preferred, view.dispreferred) == (want_pref, want_disp)
+
+
+def test_a_lone_preferred_response_gets_the_noise_it_gets_beside_the_dispreferred(adapter):
+    pair = analyse_pair(adapter, demo_image(), QUESTION, PREFERRED, DISPREFERRED, seed=0, sample_id="x", step=2)
+    alone = analyse_pair(adapter, demo_image(), QUESTION, PREFERRED, seed=0, sample_id="x", step=2)
+    other = analyse_pair(adapter, demo_image(), QUESTION, PREFERRED, seed=0, sample_id="y", step=2)
+    n = alone.signals[0].u.shape[1]
+    torch.testing.assert_close(alone.signals[0].delta, pair.signals[0].delta[:, :n], atol=1e-5, rtol=0)
+    torch.testing.assert_close(alone.signals[0].u, pair.signals[0].u[:, :n], atol=1e-5, rtol=0)
+    assert (other.signals[0].delta - alone.signals[0].delta).abs().max() > 1e-4

@@ -15,7 +15,6 @@ import socket
 from pathlib import Path
 
 import pytest
-import torch
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -23,6 +22,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 from uedpo.analysis import analyse_rows  # noqa: E402
 from uedpo.demo import DISPREFERRED, PREFERRED, QUESTION, demo_image  # noqa: E402
 from uedpo.signals import token_signals  # noqa: E402
+from uedpo.views import ViewSpec  # noqa: E402
 
 CHROMIUM = os.environ.get("UEDPO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # ENVIRONMENT.md §4: flags for headless Debian chromium with no network side-traffic.
@@ -61,15 +61,19 @@ def need_browser() -> None:
         pytest.skip(reason)
 
 
-def direct(adapter, responses, *, alpha=0.3, tau=0.4):
-    """What the library says, computed without the inspector: forward_batch → token_signals → analyse_rows."""
+def direct(adapter, responses, *, sample_id, alpha=0.3, tau=0.4):
+    """What the library says, computed without the inspector: forward_batch → token_signals → analyse_rows.
+
+    The noise is the trainer's for seed 0 (the CLI default), the samples row's id and no step (fixed).
+    """
     out = adapter.forward_batch(
         [demo_image()] * len(responses),
         [QUESTION] * len(responses),
         responses,
-        noise_step=500,
-        generator=torch.Generator().manual_seed(0),
-        pair_shared=len(responses) == 2,
+        view=ViewSpec(noise_step=500),
+        sample_ids=[sample_id],
+        seed=0,
+        step=None,
         add_eos=True,  # as the trainer and uedpo-inspect do
     )
     sig = token_signals(out.clear_logits, out.blurred_logits, out.labels, out.mask)
@@ -172,7 +176,7 @@ def test_first_sample_is_analysed_on_load_with_the_library_numbers(served, page)
     _, adapter = served
     tab, requests = page
     assert "sample p1" in wait_status(tab, "analysed")
-    want_pref, want_disp = direct(adapter, [PREFERRED, DISPREFERRED])
+    want_pref, want_disp = direct(adapter, [PREFERRED, DISPREFERRED], sample_id="p1")
     assert_page_matches(tab.evaluate(READ_SPANS, "#token-overlay"), want_pref)
     assert_page_matches(tab.evaluate(READ_SPANS, "#token-overlay-dispreferred"), want_disp)
     # Gate thresholds are on the page.
@@ -189,7 +193,7 @@ def test_alpha_slider_regates_without_changing_u(served, page):
     tab.fill("#alpha input[type=number]", "0.9")
     tab.press("#alpha input[type=number]", "Enter")
     wait_status(tab, "α = 0.9")
-    want_pref, _ = direct(adapter, [PREFERRED, DISPREFERRED], alpha=0.9)
+    want_pref, _ = direct(adapter, [PREFERRED, DISPREFERRED], sample_id="p1", alpha=0.9)
     spans = tab.evaluate(READ_SPANS, "#token-overlay")
     assert_page_matches(spans, want_pref)
     assert any(float(s["lambda"]) > 1.3 for s in spans)  # λ up to 1 + α: only reachable with the new α
@@ -205,7 +209,7 @@ def test_benchmark_row_marks_the_flagged_words(served, page):
     tab.get_by_role("option", name="7 [amber]").click()
     wait_status(tab, "analysed", "sample 7")
     spans = tab.evaluate(READ_SPANS, "#token-overlay")
-    (want,) = direct(adapter, [EVAL_RESPONSE])
+    (want,) = direct(adapter, [EVAL_RESPONSE], sample_id="7")
     assert_page_matches(spans, want)
     assert [s["token"] for s in spans if s["hal"] == "true"] == [" dog"]
     assert tab.inner_text("#token-overlay-dispreferred").strip() == "no response given"

@@ -2,9 +2,12 @@
 
 The stub serves ``POST /v1/chat/completions``. Its reply to a prompt is derived from the prompt
 (``"echo:" + prompt``, or an MMHal rating chosen from the prompt's text), so every test can check that each
-item got exactly its own reply. A per-prompt plan injects failures on successive attempts: HTTP 429/500,
+item got exactly its own reply. A per-prompt plan injects failures on successive attempts: HTTP 429/500/503,
 a sleep longer than the client timeout, a non-JSON body, a body without ``choices``, a 401 that echoes the
-Authorization header back. Backoff sleeps are injected (recorded, not slept) to keep the tests fast.
+Authorization header back, an empty reply, a reply cut off at the length limit, a reply served by another
+model. Like vLLM, the stub names the requested model as the served one unless told otherwise
+(``stub.served``). Backoff sleeps are injected (recorded, not slept) to keep the tests fast; every fault test
+also checks what the cache holds afterwards (only complete replies from the requested model).
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from pathlib import Path
 import pytest
 from conftest import need_data
 
-from evaluation.judge import JudgeBudgetError, JudgeClient, JudgeConfig, JudgeError
+from evaluation.judge import JudgeBudgetError, JudgeClient, JudgeConfig, JudgeError, JudgeModelError
 
 KEY_ENV = "UEDPO_TEST_JUDGE_KEY"
 SECRET = "sk-test-DO-NOT-LEAK-4f1c9a"
-SERVED_MODEL = "stub-judge-2024-06-01"  # differs from the requested name, as real APIs do
+SERVED_MODEL = "stub-judge-2024-06-01"  # a dated snapshot: differs from the requested alias, as OpenAI's do
 TIMEOUT_S = 0.5
 STALL_S = 1.5  # "timeout" action: the server stalls longer than the client waits
 
@@ -38,11 +41,13 @@ class Stub:
         self.requests: list[dict] = []  # {"path", "headers", "body"}
         self.attempts: Counter[str] = Counter()
         self.plan: dict[str, list[str]] = {}
+        self.plan_for = lambda prompt: []  # a plan computed from the prompt, for prompts not in `plan`
         self.delay: dict[str, float] = {}
         self.finished: list[str] = []  # prompts in the order their OK replies were sent
         self.in_flight = 0
         self.max_in_flight = 0
         self.reply = lambda prompt: "echo:" + prompt
+        self.served: str | None = None  # the `model` of the replies; None: the requested one (as vLLM does)
 
     def n_requests(self) -> int:
         with self.lock:
@@ -73,7 +78,7 @@ class Handler(BaseHTTPRequestHandler):
             stub.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
             attempt = stub.attempts[prompt]
             stub.attempts[prompt] += 1
-            plan = stub.plan.get(prompt, [])
+            plan = stub.plan.get(prompt) or stub.plan_for(prompt)
             action = plan[attempt] if attempt < len(plan) else "ok"
             stub.in_flight += 1
             stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
@@ -88,25 +93,34 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, b'{"error": "not found"}')
         if action == "429":
             return self._send(429, b'{"error": "rate limited"}', {"Retry-After": "0.25"})
-        if action == "500":
-            return self._send(500, b"internal error")
+        if action in ("500", "503"):
+            return self._send(int(action), b"internal error")
         if action == "nonjson":
             return self._send(200, b"<html>gateway hiccup</html>")
         if action == "nochoices":
-            return self._send(200, json.dumps({"model": SERVED_MODEL, "object": "chat.completion"}).encode())
+            return self._send(200, json.dumps({"model": body["model"], "object": "chat.completion"}).encode())
         if action == "401echo":  # a careless server that echoes the credentials back
             return self._send(401, json.dumps({"error": f"bad key {self.headers['Authorization']}"}).encode())
         if action == "timeout":
             time.sleep(STALL_S)
         time.sleep(stub.delay.get(prompt, 0.0))
+        content, finish = stub.reply(prompt), "stop"
+        if action == "empty":
+            content = ""
+        elif action == "null":  # OpenAI's shape for a reply without text
+            content = None
+        elif action == "length":  # the output limit hit mid-explanation, before the rating line
+            content, finish = content[: max(1, len(content) // 2)], "length"
+        served = "other-judge-9000" if action == "wrongmodel" else stub.served or body["model"]
         completion = {
-            "id": f"chatcmpl-{len(prompt)}", "object": "chat.completion", "created": 0, "model": SERVED_MODEL,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": stub.reply(prompt)},
-                         "finish_reason": "stop"}],
+            "id": f"chatcmpl-{len(prompt)}", "object": "chat.completion", "created": 0, "model": served,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                         "finish_reason": finish}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
-        with stub.lock:
-            stub.finished.append(prompt)
+        if action == "ok":
+            with stub.lock:
+                stub.finished.append(prompt)
         self._send(200, json.dumps(completion).encode())
 
 
@@ -177,7 +191,8 @@ def test_no_key_env_sends_no_authorization(stub):
 
 
 def test_served_model_is_recorded(stub):
-    client = make_client(stub)
+    stub.served = SERVED_MODEL
+    client = make_client(stub, accept_models=(SERVED_MODEL,))
     reply = client.complete("x")
     assert reply.served_model == SERVED_MODEL and reply.completion["model"] == SERVED_MODEL
     assert client.served_models == (SERVED_MODEL,)
@@ -259,7 +274,7 @@ def test_cache_makes_a_rerun_do_zero_http_calls(stub, tmp_path, monkeypatch):
     assert stub.n_requests() == 6 and again.calls_made == 0
     assert [r.text for r in second] == [r.text for r in first]
     assert [r.completion for r in second] == [r.completion for r in first]
-    assert all(r.from_cache for r in second) and again.served_models == (SERVED_MODEL,)
+    assert all(r.from_cache for r in second) and again.served_models == ("stub-judge",)
     assert len(list((tmp_path / "cache").rglob("*.json"))) == 6
 
 
@@ -373,7 +388,7 @@ def test_mmhal_end_to_end_through_the_stub(stub, tmp_path):
     assert result.score == 2.5 and result.hallucination_rate == 0.5 and result.n_unparseable == 0
     assert result.by_type == {"attribute": 4.0, "adversarial": 1.0, "comparison": 4.0, "counting": 1.0,
                               "relation": 4.0, "environment": 1.0, "holistic": 4.0, "other": 1.0}
-    assert client.served_models == (SERVED_MODEL,) and stub.n_requests() == 96
+    assert client.served_models == ("stub-judge",) and stub.n_requests() == 96
 
     dump = json.loads(json.dumps(official_review_dump(replies)))
     offline = score_mmhal(records, [r.text for r in reviews_from_objects(dump)])
@@ -402,3 +417,253 @@ def test_crash_while_writing_the_cache_leaves_no_entry(stub, tmp_path, monkeypat
 def test_extra_params_cannot_override_the_request(stub):
     with pytest.raises(ValueError, match=r"extra_params may not set \['model'\]"):
         make_client(stub, extra_params={"model": "other"})
+
+
+# ----- judge faults: empty, cut off, another model, bursts, timeouts, malformed; the cache after each -------
+
+def cached(tmp_path: Path) -> dict[str, tuple[str, str, str]]:
+    """prompt -> (content, finish_reason, served model) of every cache entry."""
+    out = {}
+    for path in (tmp_path / "cache").rglob("*.json"):
+        entry = json.loads(path.read_text())
+        choice = entry["completion"]["choices"][0]
+        out[entry["request"]["messages"][0]["content"]] = (
+            choice["message"]["content"], choice["finish_reason"], entry["completion"]["model"])
+    return out
+
+
+@pytest.mark.parametrize("fault", ["empty", "null", "length"])
+def test_empty_or_cut_off_reply_is_retried_like_a_transient_fault(stub, tmp_path, fault):
+    stub.plan = {"e": [fault, fault]}
+    client = make_client(stub, tmp_path)
+    reply = client.complete("e")
+    assert reply.ok and reply.text == "echo:e" and stub.attempts["e"] == 3
+    assert client.retried == Counter({"length" if fault == "length" else "empty": 2})
+    assert cached(tmp_path) == {"e": ("echo:e", "stop", "stub-judge")}  # only the complete reply
+
+
+@pytest.mark.parametrize("fault, why", [("empty", "empty reply"), ("length", "reply cut off at the length limit")])
+def test_a_persistent_empty_or_cut_off_reply_is_a_judge_failure_never_cached(stub, tmp_path, fault, why):
+    """Every attempt of f1 gives an unusable reply: the batch still judges the others, then raises one line
+    (default) or returns f1 as a failure (allow_failures). Nothing of f1 is cached; once the judge is healthy a
+    rerun asks for f1 alone and caches its reply."""
+    prompts = ["f0", "f1", "f2"]
+    stub.plan = {"f1": [fault] * 3}
+    with pytest.raises(JudgeError) as e:
+        make_client(stub, tmp_path, max_retries=2).complete_many(prompts)
+    msg = str(e.value)
+    assert f"no usable reply for 1 of 3 prompts after 3 attempts each ({why}: 1)" in msg and "\n" not in msg
+    assert stub.attempts == Counter({"f0": 1, "f1": 3, "f2": 1})
+    assert set(cached(tmp_path)) == {"f0", "f2"}
+
+    stub.plan = {"f1": [fault] * 3}
+    stub.attempts.clear()
+    replies = make_client(stub, tmp_path, max_retries=2).complete_many(prompts, allow_failures=True)
+    assert [r.ok for r in replies] == [True, False, True] and replies[1].failure == why
+    assert replies[1].completion["choices"][0]["finish_reason"] == ("length" if fault == "length" else "stop")
+    assert stub.attempts == Counter({"f1": 3}) and set(cached(tmp_path)) == {"f0", "f2"}
+
+    healthy = make_client(stub, tmp_path)
+    assert [r.text for r in healthy.complete_many(prompts)] == ["echo:f0", "echo:f1", "echo:f2"]
+    assert healthy.calls_made == 1 and cached(tmp_path)["f1"] == ("echo:f1", "stop", "stub-judge")
+
+
+def test_a_reply_from_another_model_is_refused_unless_accepted(stub, tmp_path):
+    """Not retried, not cached, one line naming both models and the flag; with accept_models it is used."""
+    stub.served = SERVED_MODEL
+    with pytest.raises(JudgeModelError) as e:
+        make_client(stub, tmp_path).complete("m")
+    msg = str(e.value)
+    assert f"asked for model 'stub-judge' but '{SERVED_MODEL}' answered" in msg and "\n" not in msg
+    assert f"--judge-accept-model {SERVED_MODEL}" in msg
+    assert stub.attempts["m"] == 1 and cached(tmp_path) == {}
+
+    accepting = make_client(stub, tmp_path, accept_models=(SERVED_MODEL,))
+    assert accepting.complete("m").served_model == SERVED_MODEL
+    assert cached(tmp_path) == {"m": ("echo:m", "stop", SERVED_MODEL)}
+    # The accepted entry is not used by a client that does not accept that model: asked again, and refused.
+    with pytest.raises(JudgeModelError):
+        make_client(stub, tmp_path).complete("m")
+    assert stub.attempts["m"] == 3
+
+
+def test_one_foreign_reply_in_a_batch_stops_the_batch(stub, tmp_path):
+    stub.plan = {"w3": ["wrongmodel"]}
+    prompts = [f"w{i}" for i in range(8)]
+    with pytest.raises(JudgeModelError, match="'other-judge-9000' answered"):
+        make_client(stub, tmp_path, max_concurrency=1).complete_many(prompts)
+    kept = set(cached(tmp_path))  # nothing foreign kept; queued prompts dropped (the one running may finish)
+    assert {"w0", "w1", "w2"} <= kept and "w3" not in kept and len(kept) <= 4
+
+
+def test_unusable_entries_of_an_older_cache_are_asked_again(stub, tmp_path):
+    """A cache written before these checks may hold empty, cut-off or foreign replies: none is used as final;
+    each prompt is asked again and its entry replaced by the healthy reply."""
+    from evaluation.judge import ResponseCache
+
+    client = make_client(stub, tmp_path, accept_models=())
+    store = ResponseCache(tmp_path / "cache")
+    bad = {"o0": ("", "stop", "stub-judge"), "o1": ("Rating", "length", "stub-judge"),
+           "o2": ("echo:o2", "stop", "other-judge-9000"), "o3": ("echo:o3", "stop", "stub-judge")}
+    for prompt, (content, finish, model) in bad.items():
+        store.put(client.cache_key(prompt), client._request(prompt), {
+            "model": model, "choices": [{"message": {"content": content}, "finish_reason": finish}]})
+    replies = client.complete_many(list(bad))
+    assert [r.text for r in replies] == ["echo:o0", "echo:o1", "echo:o2", "echo:o3"]
+    assert [r.from_cache for r in replies] == [False, False, False, True] and client.calls_made == 3
+    assert cached(tmp_path) == {p: (f"echo:{p}", "stop", "stub-judge") for p in bad}
+
+
+def test_bursts_of_429_and_5xx_are_absorbed(stub, tmp_path):
+    """12 prompts, each first meets 429, 500 and 503 (36 faults, 48 requests): every reply arrives and is
+    cached once; the retries are counted by kind."""
+    prompts = [f"b{i}" for i in range(12)]
+    stub.plan = {p: ["429", "500", "503"] for p in prompts}
+    client = make_client(stub, tmp_path, max_retries=3)
+    assert [r.text for r in client.complete_many(prompts)] == [f"echo:{p}" for p in prompts]
+    assert stub.n_requests() == 48 and client.calls_made == 48
+    assert client.retried == Counter({"http_429": 12, "http_5xx": 24})
+    assert cached(tmp_path) == {p: (f"echo:{p}", "stop", "stub-judge") for p in prompts}
+
+
+def test_timeouts_and_malformed_bodies_leave_only_good_entries(stub, tmp_path):
+    stub.plan = {"t": ["timeout"], "j": ["nonjson", "nochoices"], "dead": ["nonjson"] * 5}
+    client = make_client(stub, tmp_path, max_retries=2)
+    assert [r.text for r in client.complete_many(["t", "j"])] == ["echo:t", "echo:j"]
+    assert client.retried == Counter({"timeout": 1, "malformed": 2})
+    with pytest.raises(JudgeError, match="failed 3 times for one prompt .*body is not JSON"):
+        client.complete("dead")
+    assert cached(tmp_path) == {"t": ("echo:t", "stop", "stub-judge"), "j": ("echo:j", "stop", "stub-judge")}
+
+
+# ----- MMHal through uedpo-eval: issue #13's figure (96 items, 11 empty replies) --------------------------------
+
+EMPTY_ITEMS = (5, 13, 21, 30, 38, 47, 55, 63, 72, 80, 89)  # 11 items whose judge reply is empty
+RATED_2 = (13, 30, 55, 90)  # every other item is rated 3
+
+
+def _item(prompt: str) -> int:
+    import re
+
+    return int(re.search(r"### LMM Response to Evaluate\nanswer (\d+)\n", prompt)[1])
+
+
+def _mmhal_cli(stub, tmp_path, monkeypatch, capsys, *extra, model="gpt-4-0314"):
+    """``uedpo-eval --bench mmhal`` on 96 responses "answer i", judged by the stub; (exit, stderr, results)."""
+    import functools
+
+    import evaluation.benches.judging as judging
+    from evaluation.cli import main
+
+    need_data("mmhal/mmhal-bench_answer_template.json")
+    monkeypatch.setattr(judging, "JudgeConfig", functools.partial(JudgeConfig, backoff_base_s=0.001,
+                                                                  backoff_max_s=0.002))
+    responses = tmp_path / "responses.jsonl"
+    responses.write_text("".join(json.dumps({"id": i, "response": f"answer {i}"}) + "\n" for i in range(96)))
+    code = main(["--bench", "mmhal", "--responses", str(responses), "--judge-model", model, "--judge-base-url",
+                 stub.base_url, "--judge-api-key-env", "", "--judge-max-retries", "2", "--out",
+                 str(tmp_path / "out"), "--quiet", *extra])
+    captured = capsys.readouterr()
+    path = tmp_path / "out" / "mmhal" / "results.json"
+    result = json.loads(path.read_text()) if path.exists() else None
+    if result is not None:
+        path.unlink()
+    return code, captured.err, captured.out, result
+
+
+def _mmhal_cache(tmp_path) -> list[str]:
+    return [json.loads(p.read_text())["completion"]["choices"][0]["message"]["content"]
+            for p in (tmp_path / "out" / "mmhal" / "judge-cache").rglob("*.json")]
+
+
+@pytest.fixture
+def mmhal_stub(stub):
+    stub.reply = lambda p: f"Fine.\n- Rating: {2 if _item(p) in RATED_2 else 3}, not informative, no hallucination"
+    return stub
+
+
+HEALTHY = (96 * 3 - 4) / 96  # 2.9583 -> "2.96"
+ZEROED = (96 * 3 - 4 - (11 * 3 - 3)) / 96  # 2.6458 -> "2.65": the 11 empty replies scored 0 (before the fix)
+
+
+def test_mmhal_persistent_empty_replies_fail_the_run_and_a_healthy_rerun_scores_right(
+        mmhal_stub, tmp_path, monkeypatch, capsys):
+    """The issue's case. Before: exit 0, score 2.65 labelled official, the 11 empty replies cached, and a rerun
+    against a healthy judge kept 2.65. Now: each empty reply is retried (3 attempts), then the run stops with
+    one line naming the items; only the 85 good replies are cached; the healthy rerun asks for the 11 alone
+    and gives 2.96, official."""
+    mmhal_stub.plan_for = lambda p: ["empty"] * 3 if _item(p) in EMPTY_ITEMS else []
+    code, err, _, result = _mmhal_cli(mmhal_stub, tmp_path, monkeypatch, capsys)
+    assert code == 2 and result is None and err.count("\n") == 1
+    assert "11 of 96 replies cannot be rated after 3 attempts each (empty reply: 11; items 5, 13, 21," in err
+    assert "not scored as 0, nor cached" in err and "--allow-partial" in err
+    assert mmhal_stub.n_requests() == 85 + 11 * 3
+    cache = _mmhal_cache(tmp_path)
+    assert len(cache) == 85 and all(cache)
+
+    mmhal_stub.plan_for = lambda p: []
+    before = mmhal_stub.n_requests()
+    code, err, out, result = _mmhal_cli(mmhal_stub, tmp_path, monkeypatch, capsys)
+    assert code == 0 and mmhal_stub.n_requests() - before == 11
+    assert result["metrics"]["mmhal"]["score"] == pytest.approx(HEALTHY) != pytest.approx(ZEROED)
+    assert result["variant"] == "official" and "Average score: 2.96" in out
+    assert result["metrics"]["mmhal_judge"] == {"judge_failures": 0, "unparseable": 0, "other_model": 0}
+    assert len(_mmhal_cache(tmp_path)) == 96 and all(_mmhal_cache(tmp_path))
+
+
+def test_mmhal_transient_empty_replies_are_retried_to_the_healthy_score(mmhal_stub, tmp_path, monkeypatch,
+                                                                         capsys):
+    mmhal_stub.plan_for = lambda p: ["empty", "length"] if _item(p) in EMPTY_ITEMS else []
+    code, _, _, result = _mmhal_cli(mmhal_stub, tmp_path, monkeypatch, capsys)
+    assert code == 0 and mmhal_stub.n_requests() == 96 + 22
+    assert result["metrics"]["mmhal"]["score"] == pytest.approx(HEALTHY) and result["variant"] == "official"
+    assert result["config"]["judge"]["retried"] == {"empty": 11, "length": 11}
+
+
+def test_mmhal_allow_partial_scores_the_judged_items_labelled_partial(mmhal_stub, tmp_path, monkeypatch, capsys):
+    """--allow-partial: the 85 judged items are scored (254/85), never the failed ones as 0, and the result
+    says partial:85/96 with the failed items listed and counted in the mmhal_judge table."""
+    mmhal_stub.plan_for = lambda p: ["length"] * 3 if _item(p) in EMPTY_ITEMS else []
+    code, _, out, result = _mmhal_cli(mmhal_stub, tmp_path, monkeypatch, capsys, "--allow-partial")
+    assert code == 0 and result["n_items"] == 85
+    assert result["metrics"]["mmhal"]["score"] == pytest.approx((85 * 3 - 1) / 85)
+    assert result["variant"] == "official+partial:85/96" and "PARTIAL: 85 of 96" in out
+    assert result["config"]["judge_failures"] == {"items": list(EMPTY_ITEMS),
+                                                  "why": {"reply cut off at the length limit": 11}}
+    assert result["metrics"]["mmhal_judge"] == {"judge_failures": 11, "unparseable": 0, "other_model": 0}
+    assert "| mmhal_judge |" in out and "judge: 11 failures (not scored, excluded: partial)" in out
+    assert len(_mmhal_cache(tmp_path)) == 85
+
+    # The saved dump stays aligned (96 entries); re-scored offline, the cut-off replies are failures again.
+    dump = tmp_path / "out" / "mmhal" / "mmhal_reviews.json"
+    assert len(json.loads(dump.read_text())) == 96
+    code, err, _, _ = _mmhal_cli(mmhal_stub, tmp_path, monkeypatch, capsys, "--reviews", str(dump))
+    assert code == 2 and "11 of 96 saved judge replies cannot be rated (reply cut off at the length limit: 11" in err
+
+
+def test_mmhal_reply_from_another_model_is_refused_unless_accepted(mmhal_stub, tmp_path, monkeypatch, capsys):
+    mmhal_stub.served = "gpt-4-1106-preview"
+    code, err, _, result = _mmhal_cli(mmhal_stub, tmp_path, monkeypatch, capsys)
+    assert code == 2 and result is None and err.count("\n") == 1
+    assert "asked for model 'gpt-4-0314' but 'gpt-4-1106-preview' answered" in err
+    assert "--judge-accept-model gpt-4-1106-preview" in err and _mmhal_cache(tmp_path) == []
+
+    code, _, out, result = _mmhal_cli(mmhal_stub, tmp_path, monkeypatch, capsys,
+                                      "--judge-accept-model", "gpt-4-1106-preview")
+    assert code == 0 and result["variant"] == "judge:gpt-4-1106-preview"  # never "official"
+    assert result["metrics"]["mmhal_judge"] == {"judge_failures": 0, "unparseable": 0, "other_model": 96}
+    assert result["config"]["judge"]["accept_models"] == ["gpt-4-1106-preview"]
+    assert result["config"]["n_other_model"] == 96
+    assert "96 replies from another model than requested (accepted: --judge-accept-model gpt-4-1106-preview)" in out
+
+
+def test_mmhal_unparseable_complete_replies_score_0_and_are_counted(mmhal_stub, tmp_path, monkeypatch, capsys):
+    """A complete reply without a rating is scored as the official script does (0) and counted."""
+    rate = mmhal_stub.reply
+    mmhal_stub.reply = lambda p: "I cannot tell." if _item(p) in (0, 1, 2) else rate(p)
+    code, _, out, result = _mmhal_cli(mmhal_stub, tmp_path, monkeypatch, capsys)
+    assert code == 0 and result["variant"] == "official"
+    assert result["metrics"]["mmhal"]["score"] == pytest.approx((96 * 3 - 4 - 9) / 96)
+    assert result["metrics"]["mmhal_judge"] == {"judge_failures": 0, "unparseable": 3, "other_model": 0}
+    assert result["config"]["n_unparseable"] == 3
+    assert "3 unparseable replies (scored 0, as the official script does)" in out

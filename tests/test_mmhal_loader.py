@@ -176,10 +176,22 @@ def test_review_objects_and_strings():
         JudgeReview("ok. Rating: 4", "gpt-4o-2024-08-06"), JudgeReview("Rating: 3", None)]
 
 
+def test_empty_and_cut_off_saved_replies_are_judge_failures_not_ratings():
+    """As in live judging: empty text (or null content) and finish_reason "length" are failures, never 0."""
+    def completion(content, finish="stop"):
+        return {"choices": [{"message": {"content": content}, "finish_reason": finish}], "model": "m"}
+
+    reviews = reviews_from_objects([completion("ok. Rating: 4"), completion(""), completion(None),
+                                    completion("The answer", "length"), "  ", "Rating: 2"])
+    assert [r.failure for r in reviews] == [None, "empty reply", "empty reply",
+                                            "reply cut off at the length limit", "empty reply", None]
+    assert reviews[3].text == "The answer" and reviews[2].text == ""
+
+
 @pytest.mark.parametrize(("obj", "pattern"), [
     ({"choices": []}, r"v\.json: item 2: no choices\[0\]\.message\.content"),
     ({"error": "x"}, r"item 2: no choices"),
-    ({"choices": [{"message": {"content": None}}]}, r"item 2: choices\[0\]\.message\.content is NoneType"),
+    ({"choices": [{"message": {"content": 7}}]}, r"item 2: choices\[0\]\.message\.content is int"),
     (5, r"item 2: expected a chat-completion object or a string, got int"),
 ])
 def test_bad_review_objects(obj, pattern):

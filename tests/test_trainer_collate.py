@@ -8,11 +8,12 @@ from test_trainer_support import FAMILIES, build_base, make_data, pair_rows, wri
 
 from uedpo.models import load_adapter
 from uedpo.noise import noise_scales
-from uedpo.train.blur import blurred_pixel_values, pixel_rows
+from uedpo.train.blur import blurred_pixel_values
 from uedpo.train.cli import main
 from uedpo.train.collate import PreferenceCollator, PromptLengths, check_rows_fit, response_ids
 from uedpo.train.config import TrainConfig
 from uedpo.train.data import TrainDataError, load_rows
+from uedpo.views import pixel_rows
 
 
 @pytest.fixture(scope="module")

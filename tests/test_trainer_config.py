@@ -89,7 +89,7 @@ def test_consistent_variants_are_accepted(tmp_path):
         ("alpha=1.5", r"'alpha' = 1.5: expected a value in \[0, 1\)"),
         ("tau=0", r"'tau' = 0.0: expected a value in \(0, 1\)"),
         ("noise_step=1000", r"'noise_step' = 1000: expected an integer in \[0, 1000\)"),
-        ("loss=ue-dpo", r"expected one of ue_dpo, dpo, sft \(did you mean 'ue_dpo'\?\)"),
+        ("loss=ue-dpo", r"expected one of ue_dpo, dpo, sft, tpo, vdpo, mdpo \(did you mean 'ue_dpo'\?\)"),
         ("batch_size=1.5", r"'batch_size' = 1.5: expected an integer"),
         ("max_steps=abc", r"'max_steps' = 'abc': expected an integer"),
         ("learning_rate=fast", r"'learning_rate' = 'fast': expected a number"),
@@ -154,3 +154,35 @@ def test_tensorboard_falls_back_to_csv_only_with_a_message(monkeypatch, caplog):
     monkeypatch.setattr(trainer_module, "is_tensorboard_available", lambda: True)
     assert trainer_module.report_targets("tensorboard, wandb") == ["tensorboard", "wandb"]
     assert trainer_module.report_targets("none") == []
+
+
+@pytest.mark.parametrize(
+    "values, pattern",
+    [
+        ({"loss": "tpo", "vdpo_gamma": 2.0}, r"loss=tpo ignores vdpo_gamma; remove it or use loss=vdpo"),
+        ({"loss": "dpo", "branches": "preferred"}, r"loss=dpo ignores branches; remove it or use loss=ue_dpo"),
+        ({"loss": "mdpo", "noise_step": 400}, r"loss=mdpo ignores noise_step; remove it or use loss=ue_dpo \| tpo"),
+        ({"loss": "vdpo", "tpo_detach_score": True}, r"loss=vdpo ignores tpo_detach_score"),
+        ({"loss": "vdpo", "vdpo_gamma": -0.5}, r"'vdpo_gamma' = -0.5: expected a value >= 0"),
+        ({"loss": "vdpo", "vdpo_null_images": 4}, r"vdpo_null_images=4 is read with vdpo_null=random only"),
+        ({"loss": "vdpo", "vdpo_null": "gray"}, r"'vdpo_null' = 'gray': expected one of zeros, random"),
+        ({"branches": "chosen"}, r"'branches' = 'chosen': expected one of both, preferred, dispreferred"),
+        ({"loss": "tpoo"}, r"did you mean 'tpo'\?"),
+    ],
+)
+def test_method_options_belong_to_their_loss(tmp_path, values, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(_yaml(tmp_path, **values))
+
+
+@pytest.mark.parametrize("loss", ["ue_dpo", "dpo", "sft", "tpo", "vdpo", "mdpo"])
+def test_every_loss_round_trips_with_only_its_own_options(tmp_path, loss):
+    extra = {"ue_dpo": {"branches": "preferred"}, "tpo": {"tpo_detach_score": True, "noise_step": 400},
+             "vdpo": {"vdpo_gamma": 2.0, "vdpo_null": "random", "vdpo_null_images": 2}}.get(loss, {})
+    cfg = load_config(_yaml(tmp_path, loss=loss, **extra))
+    written = yaml.safe_load(cfg.to_yaml())
+    assert ("vdpo_gamma" in written) == (loss == "vdpo") and ("alpha" in written) == (loss == "ue_dpo")
+    assert ("noise_step" in written) == (loss in ("ue_dpo", "tpo")) and ("beta" in written) == (loss != "sft")
+    again = tmp_path / "again.yaml"
+    again.write_text(cfg.to_yaml(), encoding="utf-8")
+    assert load_config(again) == cfg

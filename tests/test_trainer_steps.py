@@ -25,10 +25,13 @@ from test_trainer_support import (
 
 from uedpo.models import load_adapter
 from uedpo.models.collate import response_targets
+from uedpo.signals import token_signals
+from uedpo.train.blur import train_view, view_step
 from uedpo.train.data import load_rows
 from uedpo.train.metrics import TRAINER_NAMES, TRL_NAMES, UEDPO_NAMES
 from uedpo.train.policy import disable_dropout, load_policy
 from uedpo.trainer import build_trainer, train
+from uedpo.views import make_view
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +73,44 @@ def test_a_few_steps_run_and_log_every_metric(bases, data, tmp_path, family, los
     assert set(TRAINER_NAMES + expected) <= set(columns)
     assert all(r[name] != "" and math.isfinite(float(r[name])) for r in rows for name in expected)
     assert (out / "adapter_model.safetensors").is_file() and (out / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_blurred_forward_runs_on_the_policy_weights(bases, data, tmp_path, family):
+    """u and Δ of a whole UE-DPO step come from the *policy* on the blurred image (METHOD.md §3.3 step 4).
+
+    With a non-zero LoRA the policy differs from the reference, so u and Δ recomputed by hand with the adapter
+    enabled must equal the step's, and those with the adapter disabled must not: wrapping the blurred forward
+    in ``reference_weights(...)`` fails here. The clear logits are the policy's in both recomputations.
+    """
+    trainer = build_trainer(small_config(bases[family], data, tmp_path / "ue", alpha=0.3))
+    perturb_lora(trainer.model, seed=4)
+    batch = _batch(trainer)
+    seen = []
+    step_signals = trainer.signals
+
+    def spy(*args):
+        seen.append(step_signals(*args))
+        return seen[-1]
+
+    trainer.signals = spy
+    with torch.no_grad():
+        trainer.compute_loss(trainer.model, dict(batch))
+    assert len(seen) == 1
+    inputs = {k: v for k, v in batch.items() if k != "sample_ids"}
+    labels, mask = response_targets(inputs)
+    cfg, global_step = trainer.cfg, trainer.state.global_step
+    pixels = make_view(trainer.adapter, inputs["pixel_values"], inputs, batch["sample_ids"], train_view(cfg),
+                       seed=cfg.seed, step=view_step(cfg, global_step))
+    with torch.no_grad():
+        clear = trainer.adapter.response_logits(inputs)
+        on_policy = token_signals(clear, trainer.adapter.response_logits(inputs, pixel_values=pixels), labels, mask)
+        with trainer.model.disable_adapter():
+            blurred_ref = trainer.adapter.response_logits(inputs, pixel_values=pixels)
+        on_reference = token_signals(clear, blurred_ref, labels, mask)
+    got = seen[0]
+    assert torch.equal(got.u, on_policy.u) and torch.equal(got.delta, on_policy.delta)
+    assert (got.delta - on_reference.delta)[mask].abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("family", FAMILIES)

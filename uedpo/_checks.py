@@ -49,3 +49,16 @@ def check_open_unit(name: str, value: float) -> None:
 def check_alpha(value: float) -> None:
     if not 0.0 <= float(value) < 1.0:
         raise ValueError(f"alpha: expected a value in [0, 1), got {value}")
+
+
+def check_nonnegative(name: str, value: float) -> None:
+    if not 0.0 <= float(value) < float("inf"):
+        raise ValueError(f"{name}: expected a finite value >= 0, got {value}")
+
+
+def check_token_ids(name: str, labels: torch.Tensor, mask: torch.Tensor, vocab: int) -> None:
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(f"{name}: expected an integer tensor of token ids, got dtype {labels.dtype}")
+    valid = labels[mask]
+    if bool((valid < 0).any()) or bool((valid >= vocab).any()):
+        raise ValueError(f"{name}: token ids at masked-in positions must lie in [0, V = {vocab})")

@@ -13,8 +13,10 @@ progress bars and logging come from the Trainer and accelerate. One UE-DPO step 
 4. λ per branch (:func:`uedpo.exploration.explore`) and the loss (:func:`uedpo.loss.ue_dpo_loss`).
 
 Only the with-grad logits stay alive until backward; each no-grad (2B, T, V) tensor lives for one call.
-``loss: dpo`` runs the same code with λ ≡ 1 and no blurred pass; ``loss: sft`` is token-mean cross-entropy on
-the chosen responses (no reference pass). Dropout is off in every pass (``disable_dropout``), so u and Δ are
+``loss: dpo`` runs the same code with λ ≡ 1 and no blurred pass; ``branches: preferred | dispreferred`` are the
+paper's ablations (λ_l ≡ 1 / λ_w ≡ 1); ``loss: sft`` is token-mean cross-entropy on the chosen responses (no
+reference pass); ``loss: tpo | vdpo | mdpo`` are the baselines, on the same data, LoRA, batches and views
+(:mod:`uedpo.train.baseline_steps`). Dropout is off in every pass (``disable_dropout``), so u and Δ are
 deterministic. The loss is the mean over the micro-batch's pairs and the Trainer divides by the accumulation
 steps, so with per-response (``sequence``) scopes a 2×1 and a 1×2 split give the same update.
 
@@ -33,6 +35,7 @@ The run directory gets ``config.yaml`` (resolved), ``metrics.csv``, TensorBoard 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -45,6 +48,7 @@ from uedpo.exploration import explore
 from uedpo.loss import dpo_loss, ue_dpo_loss
 from uedpo.models.collate import response_targets
 from uedpo.signals import TokenSignals, selective_log_softmax, token_signals
+from uedpo.train.baseline_steps import STEPS as BASELINE_STEPS
 from uedpo.train.blur import blurred_pixel_values
 from uedpo.train.collate import PreferenceCollator, check_rows_fit
 from uedpo.train.config import ConfigError, TrainConfig, is_stream
@@ -77,8 +81,11 @@ class UEDPOTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         batch = dict(inputs)
         sample_ids = batch.pop("sample_ids")
-        step = self.sft_step if self.cfg.loss == "sft" else self.preference_step
-        loss, stats = step(model, batch, sample_ids)
+        if self.cfg.loss in BASELINE_STEPS:
+            loss, stats = BASELINE_STEPS[self.cfg.loss](self, model, batch, sample_ids)
+        else:
+            step = self.sft_step if self.cfg.loss == "sft" else self.preference_step
+            loss, stats = step(model, batch, sample_ids)
         self.metric_sums.add(stats)
         return (loss, {}) if return_outputs else loss
 
@@ -102,6 +109,11 @@ class UEDPOTrainer(Trainer):
                          std_eps=cfg.std_eps, **gate)
         rejected = explore(signals.u[n:], signals.delta[n:], mask[n:], preferred=False, alpha=cfg.alpha,
                            std_eps=cfg.std_eps, **gate)
+        # Ablations: "w/o dispref." keeps λ_l ≡ 1 (branches=preferred), "w/o pref." keeps λ_w ≡ 1.
+        if cfg.branches == "preferred":
+            rejected = replace(rejected, lam=torch.ones_like(rejected.lam))
+        elif cfg.branches == "dispreferred":
+            chosen = replace(chosen, lam=torch.ones_like(chosen.lam))
         out = ue_dpo_loss(*branches, chosen.lam, rejected.lam, mask[:n], mask[n:], cfg.beta,
                           weight_reference=cfg.weight_reference)
         return out.loss, preference_stats(out) | exploration_stats(

@@ -2,7 +2,14 @@
 ``inference.py``). Load data with ``benchmarks_data.amber``; score with :func:`score_amber`."""
 
 from evaluation.amber.discriminative import normalize_answer
-from evaluation.amber.nlp import NltkDataError, NounExtractor, nltk_noun_extractor
+from evaluation.amber.nlp import (
+    NltkDataError,
+    NounExtractor,
+    fast_noun_extractor,
+    installed_nltk_noun_extractor,
+    nltk_noun_extractor,
+    official_noun_extractor,
+)
 from evaluation.amber.records import DiscriminativeRecord, GenerativeRecord, MentionRecord
 from evaluation.amber.score import AmberResult, amber_versions, score_amber
 from evaluation.amber.similarity import (
@@ -10,10 +17,10 @@ from evaluation.amber.similarity import (
     SimilarityBackend,
     SimilarityBackendError,
     SimilarWords,
-    SpacySimilarity,
     TableSimilarity,
     build_similarity_table,
 )
+from evaluation.amber.spacy_backends import SpacySimilarity, SpacyVectorsSimilarity
 from evaluation.amber.types import AmberAnnotation, AmberData, AmberResponse
 
 __all__ = [
@@ -31,10 +38,14 @@ __all__ = [
     "SimilarityBackend",
     "SimilarityBackendError",
     "SpacySimilarity",
+    "SpacyVectorsSimilarity",
     "TableSimilarity",
     "amber_versions",
     "build_similarity_table",
+    "fast_noun_extractor",
+    "installed_nltk_noun_extractor",
     "nltk_noun_extractor",
+    "official_noun_extractor",
     "normalize_answer",
     "score_amber",
 ]

@@ -7,7 +7,7 @@ hallucinated and which rule decided each one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 # Why a candidate mention was (not) hallucinated, in the order the official loop tests it.
@@ -66,8 +66,11 @@ class GenerativeRecord:
         return tuple(word for word, flag in zip(self.hallu, self.cog, strict=True) if flag)
 
     def to_dict(self) -> dict[str, Any]:
+        # vars() of these flat frozen dataclasses equals dataclasses.asdict, at a fraction of the cost
+        # (15,220 records per AMBER run).
         return {
-            **asdict(self),
+            **vars(self),
+            "mentions": tuple(dict(vars(m)) for m in self.mentions),
             "hallucinated": list(self.hallucinated),
             "is_hallucinated": self.is_hallucinated,
             "covered_truth": list(self.covered_truth),
@@ -90,4 +93,4 @@ class DiscriminativeRecord:
     is_yes_no: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))

@@ -32,9 +32,10 @@ from evaluation.amber.constants import (
 )
 from evaluation.amber.discriminative import DiscriminativeCounters, discriminative_metrics, judge_answer
 from evaluation.amber.generative import GenerativeCounters, score_generative_item
-from evaluation.amber.nlp import nltk_noun_extractor
+from evaluation.amber.nlp import official_noun_extractor
 from evaluation.amber.records import DiscriminativeRecord, GenerativeRecord
-from evaluation.amber.similarity import SimilarityBackend, SimilarWords, SpacySimilarity
+from evaluation.amber.similarity import SimilarityBackend, SimilarWords
+from evaluation.amber.spacy_backends import SpacyVectorsSimilarity
 from evaluation.amber.types import AmberData, AmberResponse
 from evaluation.results import BenchResult
 
@@ -74,11 +75,14 @@ class AmberResult:
 
 
 def amber_versions(similarity: SimilarityBackend | None = None) -> dict[str, str]:
-    """Versions that change AMBER numbers: nltk (tokeniser/tagger behaviour) and, for spaCy backends, the
-    spaCy and model versions (the vectors). For the results file's ``versions``."""
+    """Versions that change AMBER numbers: nltk and the tokenizer behaviour of the default nouns (nltk
+    3.9.1's, whatever nltk is installed) and, for spaCy backends, the spaCy, model and numpy versions and
+    which implementation computed the similarities. For the results file's ``versions``."""
     import nltk
 
-    versions = {"nltk": nltk.__version__}
+    from evaluation.chair.nltk_compat import NLTK_REFERENCE_VERSION
+
+    versions = {"nltk": nltk.__version__, "nltk_word_tokenize": f"as nltk {NLTK_REFERENCE_VERSION}"}
     versions.update(getattr(similarity, "versions", dict)())
     return versions
 
@@ -109,18 +113,20 @@ def score_amber(
 ) -> AmberResult:
     """Score ``responses`` (any subset of AMBER ids) with the official algorithm.
 
-    ``similarity`` defaults to spaCy ``en_core_web_lg`` (the official backend) and ``nouns`` (text ->
-    lemmatised nouns) to the official NLTK pipeline; both are set up, and fail early with a clear error, only
-    when a generative answer is present. ``similarity_threshold`` is the official ``--similarity_score``.
+    ``similarity`` defaults to spaCy ``en_core_web_lg`` (the official values, read from its vectors) and
+    ``nouns`` (text -> lemmatised nouns) to the official NLTK steps with nltk 3.9.1's tokenizer
+    (:func:`~evaluation.amber.nlp.official_noun_extractor`); both are set up, and fail early with a clear
+    error, only when a generative answer is present. ``similarity_threshold`` is the official
+    ``--similarity_score``.
     ``normalize_answers`` applies :func:`~evaluation.amber.discriminative.normalize_answer` and names the
     variant ``normalized-answers``. ``progress``: ``None`` shows a bar on a terminal only.
     """
     _check_ids(responses, data)
     generative = [item for item in responses if data.annotations[item.id].is_generative]
     if generative:
-        similarity = similarity if similarity is not None else SpacySimilarity()
+        similarity = similarity if similarity is not None else SpacyVectorsSimilarity()
         similarity.prepare()
-        nouns = nouns if nouns is not None else nltk_noun_extractor()
+        nouns = nouns if nouns is not None else official_noun_extractor()
     similar = SimilarWords(similarity, similarity_threshold) if generative else None
 
     gen_counters = GenerativeCounters()
@@ -151,6 +157,7 @@ def score_amber(
         variant=VARIANT_NORMALIZED_ANSWERS if normalize_answers else VARIANT_OFFICIAL,
         config={
             "similarity": similarity.name if generative else None,
+            "nouns": getattr(nouns, "name", "custom") if generative else None,
             "similarity_threshold": similarity_threshold,
             "normalize_answers": normalize_answers,
         },

@@ -10,16 +10,16 @@ The official loop calls spaCy for every (mention, word) pair of every answer. Bo
 from the fixed AMBER vocabulary (418 words), so :class:`SimilarWords` asks the backend once per unordered
 pair and reuses the boolean decision; the results are identical, the calls are far fewer.
 
-Backends: :class:`SpacySimilarity` (official; spaCy imported lazily, never silently replaced),
-:class:`ExactSimilarity` (equal strings only) and :class:`TableSimilarity` (a precomputed table, e.g. from
-:func:`build_similarity_table`). Reading a table file is the loader's job
+Backends (specs for ``--similarity``): ``spacy[:MODEL]`` (official values; by default read from the model's
+word vectors without running spaCy, identical by test: :mod:`evaluation.amber.spacy_backends`),
+``spacy-pipeline[:MODEL]`` (the same values from the real ``nlp(w1).similarity(nlp(w2))`` call),
+:class:`ExactSimilarity` (``exact``: equal strings only) and :class:`TableSimilarity` (``table:PATH``, e.g.
+from :func:`build_similarity_table`). Reading a table file is the loader's job
 (``benchmarks_data.amber.load_similarity_table`` / ``parse_similarity_spec``).
 """
 
 from __future__ import annotations
 
-import sys
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -78,82 +78,23 @@ class TableSimilarity:
         return float(value)
 
 
-class SpacySimilarity:
-    """The official backend: ``nlp(w1).similarity(nlp(w2))`` with a spaCy pipeline (default en_core_web_lg).
-
-    ``nlp`` may be given directly (any callable returning objects with ``.similarity``); otherwise the model
-    is loaded on :meth:`prepare` or first use. Each word is run through the pipeline once and its doc reused:
-    ``Doc.similarity`` depends only on the two docs, so the values equal the official per-call ones.
-    """
-
-    def __init__(self, model: str = SPACY_MODEL, nlp: Callable[[str], Any] | None = None):
-        self.model = model
-        self.name = f"spacy:{model}"
-        self._nlp = nlp
-        self._docs: dict[str, Any] = {}
-
-    def prepare(self) -> None:
-        if self._nlp is None:
-            self._nlp = _load_spacy_model(self.model)
-
-    @property
-    def pipeline_runs(self) -> int:
-        """Pipeline runs so far: one per distinct word (the official code runs it twice per pair)."""
-        return len(self._docs)
-
-    def versions(self) -> dict[str, str]:
-        """spaCy and model versions for the results file (similarities depend on the model's vectors)."""
-        meta = getattr(self._nlp, "meta", None) or {}
-        name = f"{meta['lang']}_{meta['name']}" if "lang" in meta and "name" in meta else self.model
-        found = {"spacy_model": f"{name}-{meta.get('version', 'unknown')}"}
-        spacy = sys.modules.get("spacy")
-        if spacy is not None and hasattr(spacy, "__version__"):
-            found["spacy"] = spacy.__version__
-        return found
-
-    def similarity(self, word1: str, word2: str) -> float:
-        self.prepare()
-        with warnings.catch_warnings():
-            # The official script ignores UserWarning globally (spaCy's W008 for words without a vector).
-            warnings.simplefilter("ignore", UserWarning)
-            return float(self._doc(word1).similarity(self._doc(word2)))
-
-    def _doc(self, word: str) -> Any:
-        doc = self._docs.get(word)
-        if doc is None:
-            doc = self._docs[word] = self._nlp(word)
-        return doc
-
-
-def _load_spacy_model(model: str) -> Any:
-    fix = (
-        f"`pip install spacy` and `python -m spacy download {model}` (the official AMBER numbers need "
-        "en_core_web_lg), or choose the similarity backend `exact` or `table:PATH` (numbers then differ "
-        "from the official ones)"
-    )
-    try:
-        import spacy
-    except ImportError:
-        raise SimilarityBackendError(
-            f"AMBER similarity backend spacy:{model} needs spaCy, which is not installed; run {fix}"
-        ) from None
-    try:
-        return spacy.load(model)
-    except OSError:
-        raise SimilarityBackendError(f"spaCy model {model!r} is not installed; run {fix}") from None
+# Spec kinds whose argument is a spaCy model name or folder (default: the official en_core_web_lg).
+SPACY_KINDS = ("spacy", "spacy-pipeline")
 
 
 def parse_backend_name(spec: str) -> tuple[str, str]:
-    """Split a backend spec ``spacy[:MODEL]`` / ``exact`` / ``table:PATH`` into (kind, argument)."""
+    """Split a backend spec ``spacy[:MODEL]`` / ``spacy-pipeline[:MODEL]`` / ``exact`` / ``table:PATH`` into
+    (kind, argument). MODEL is a model name or a model folder path."""
     kind, _, arg = spec.partition(":")
-    if kind == "spacy":
+    if kind in SPACY_KINDS:
         return kind, arg or SPACY_MODEL
     if kind == "exact" and not arg:
         return kind, ""
     if kind == "table" and arg:
         return kind, arg
     raise ValueError(
-        f"unknown AMBER similarity backend {spec!r}; use spacy[:MODEL] (official: spacy:{SPACY_MODEL}), "
+        f"unknown AMBER similarity backend {spec!r}; use spacy[:MODEL] (official: spacy:{SPACY_MODEL}; "
+        "MODEL may be a model folder), spacy-pipeline[:MODEL] (same values from the full spaCy pipeline), "
         "exact, or table:PATH"
     )
 
@@ -205,11 +146,13 @@ def build_similarity_table(
 ) -> dict[str, dict[str, float]]:
     """Every pairwise spaCy similarity over ``vocabulary``, for the ``table:PATH`` backend.
 
-    ``spacy_model`` is a model name (loaded with spaCy) or an already-built ``nlp`` callable. Each unordered
-    pair is stored once, under the alphabetically first word (:class:`TableSimilarity` reads both orders;
-    identical words are 1.0 by rule). Values are the backend's floats, unrounded, so ``> 0.8`` decisions
-    made from the table equal spaCy's.
+    ``spacy_model`` is a model name or folder (run as the full pipeline, the official call) or an
+    already-built ``nlp`` callable. Each unordered pair is stored once, under the alphabetically first word
+    (:class:`TableSimilarity` reads both orders; identical words are 1.0 by rule). Values are the backend's
+    floats, unrounded, so ``> 0.8`` decisions made from the table equal spaCy's.
     """
+    from evaluation.amber.spacy_backends import SpacySimilarity
+
     if isinstance(spacy_model, str):
         backend = SpacySimilarity(model=spacy_model)
     else:

@@ -13,7 +13,7 @@ from benchmarks_data.amber import (
 )
 from benchmarks_data.store import bench_sha256s, require_verified
 from evaluation.amber import SimilarityBackendError, amber_versions, score_amber
-from evaluation.benches import Scored, UsageError
+from evaluation.benches import Scored, UsageError, check_coverage, label_partial
 
 OFFICIAL_SIMILARITY = "spacy:en_core_web_lg"
 BENCHES = {"amber": "all", "amber-g": "generative", "amber-d": "discriminative"}
@@ -39,6 +39,10 @@ def score_file(bench: str, path: str, opts: Namespace, out_dir=None) -> Scored:
     responses = [r for r in load_amber_responses(path) if _selects(bench, r.id)]
     if not responses:
         raise UsageError(f"{path}: no {BENCHES[bench]} AMBER ids in the file; check --bench or the ids")
+    answered = {r.id for r in responses}
+    expected = [i for i in sorted(data.annotations) if _selects(bench, i)]
+    coverage = check_coverage(path, bench, len(answered), len(expected),
+                              [i for i in expected if i not in answered], opts)
     has_generative = any(r.id <= N_GENERATIVE for r in responses)
     similarity = parse_similarity_spec(opts.similarity) if has_generative else None
     try:
@@ -51,6 +55,7 @@ def score_file(bench: str, path: str, opts: Namespace, out_dir=None) -> Scored:
     bench_result = result.to_bench_result(amber_versions(similarity), bench_sha256s("amber", opts.data_dir))
     bench_result.bench = bench
     bench_result.variant = _variant(result.variant, result.config.get("similarity"))
+    label_partial(bench_result, coverage)
     text = {r.id: r.response for r in responses}
     items: list[dict[str, Any]] = []
     for rec in result.generative_records:

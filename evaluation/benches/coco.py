@@ -20,7 +20,7 @@ from benchmarks_data.chair_inputs import load_captions, load_vocabulary, read_js
 from benchmarks_data.coco import gt_objects, load_gt_subset
 from benchmarks_data.objhal import load_objhal_answers, load_objhal_questions
 from benchmarks_data.store import bench_sha256s, require_verified
-from evaluation.benches import Scored, UsageError
+from evaluation.benches import Scored, UsageError, check_coverage, label_partial
 from evaluation.benches.judging import judge_client, judge_config_record
 from evaluation.chair import LEMMA_POS, nlp_versions
 from evaluation.chair.chair import score_chair
@@ -73,10 +73,16 @@ def _score_objhal(path: str, opts: Namespace, out_dir: Path | None) -> Scored:
     questions = load_objhal_questions(data_dir=opts.data_dir)
     gt = gt_objects(opts.coco_gt, {q.image_id for q in questions}, "maxlinn", opts.data_dir)
     vocab = load_vocabulary("refined", opts.data_dir)
-    # The official file answers all 300 questions (image ids may come from the question file by line);
-    # a partial run (uedpo-eval --limit) carries its own image ids.
-    partial = getattr(opts, "allow_subset", False) and len(read_json_records(path)) != len(questions)
-    answers = load_objhal_answers(path, None if partial else questions, known_ids=gt)
+    # The official file answers all 300 questions (image ids may come from the question file by line); a
+    # partial one (--allow-partial, uedpo-eval --limit) must carry its own image ids.
+    coverage = None
+    if len(read_json_records(path)) < len(questions):
+        answers = load_objhal_answers(path, None, known_ids=gt)
+        answered = [a.image_id for a in answers]
+        missing = [q.image_id for q in questions if q.image_id not in set(answered)]
+        coverage = check_coverage(path, "objhal", len(answers), len(questions), missing, opts)
+    else:
+        answers = load_objhal_answers(path, questions, known_ids=gt)
     texts, ids, qs = [a.answer for a in answers], [a.image_id for a in answers], [a.question for a in answers]
     config = _gt_source(opts) | {"extractor": opts.objhal_extractor}
     if opts.objhal_extractor == "llm":
@@ -97,6 +103,7 @@ def _score_objhal(path: str, opts: Namespace, out_dir: Path | None) -> Scored:
         result = score_objhal_text(texts, ids, gt, vocab, questions=qs, progress=not opts.quiet)
     bench_result = result.to_bench_result(config=config, versions=nlp_versions(),
                                           data_sha256=bench_sha256s("object_halbench", opts.data_dir))
+    label_partial(bench_result, coverage)
     items = [{"bench": "objhal", "id": n, "image": coco_file_name(it.image_id), "question": q, "response": t,
               "hallucinated": [word for word, _ in it.hallucinated], "record": it.to_record()}
              for n, (it, q, t) in enumerate(zip(result.items, qs, texts, strict=True))]

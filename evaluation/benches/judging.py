@@ -21,6 +21,9 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
                    help="retries per prompt on 429/5xx/timeouts/connection errors (exponential backoff)")
     g.add_argument("--judge-cache", type=Path, default=None,
                    help="cache directory for judge replies (default: <output dir>/judge-cache)")
+    g.add_argument("--judge-accept-model", action="append", default=[], metavar="NAME",
+                   help="also accept replies the endpoint says NAME served (repeatable); by default a reply "
+                        "from any model but --judge-model is refused (exit 2), aliases included")
 
 
 def judge_client(opts: argparse.Namespace, default_cache: Path | None) -> JudgeClient | None:
@@ -32,6 +35,7 @@ def judge_client(opts: argparse.Namespace, default_cache: Path | None) -> JudgeC
         max_concurrency=opts.judge_concurrency, max_calls=opts.judge_max_calls, timeout_s=opts.judge_timeout,
         max_retries=opts.judge_max_retries,
         cache_dir=opts.judge_cache or default_cache,
+        accept_models=tuple(getattr(opts, "judge_accept_model", None) or ()),
     )
     return JudgeClient(config, progress=not opts.quiet)
 
@@ -39,4 +43,5 @@ def judge_client(opts: argparse.Namespace, default_cache: Path | None) -> JudgeC
 def judge_config_record(client: JudgeClient) -> dict:
     """What the results file records about the judge (never the key)."""
     c = client.config
-    return {"model": c.model, "base_url": c.base_url, "params": c.params(), "served_models": list(client.served_models)}
+    return {"model": c.model, "base_url": c.base_url, "params": c.params(), "served_models": list(client.served_models),
+            "accept_models": list(c.accept_models), "calls_made": client.calls_made, "retried": dict(client.retried)}

@@ -29,7 +29,7 @@ from benchmarks_data.shapesworld.benchmark import GENERATOR, MANIFEST, image_nam
 from benchmarks_data.store import DataError
 from evaluation.amber import ExactSimilarity, NltkDataError, amber_versions, score_amber
 from evaluation.amber.nlp import fast_noun_extractor
-from evaluation.benches import Scored, UsageError
+from evaluation.benches import Scored, UsageError, check_coverage, label_partial
 from evaluation.results import atomic_write_jsonl
 from evaluation.shapes import ImageTruth, QuestionTruth, margin_answers, shapes_metrics
 
@@ -156,12 +156,17 @@ def score_file(bench: str, path: str, opts: Namespace, out_dir=None) -> Scored:
     responses = load_amber_responses(path, valid_ids=benchmark.amber.annotations.keys())
     if not responses:
         raise UsageError(f"{path}: no ShapesWorld ids in the file")
+    answered = {r.id for r in responses}
+    expected = sorted(benchmark.amber.annotations)
+    coverage = check_coverage(path, bench, len(answered), len(expected),
+                              [i for i in expected if i not in answered], opts)
     notes: list[str] = []
     nouns, tag = _nouns(notes)
     result = score_amber(responses, benchmark.amber, similarity=ExactSimilarity(), nouns=nouns, progress=False)
     margins = _read_margins(Path(path).parent / MARGINS_FILE)
     bench_result = result.to_bench_result(amber_versions(ExactSimilarity()), dict(benchmark_files(benchmark)))
     bench_result.bench, bench_result.variant = bench, f"{result.variant}+similarity:exact{tag}"
+    label_partial(bench_result, coverage)
     text = {r.id: r.response for r in responses}
     gen_ids = set(benchmark.generative_ids)
     truths = [ImageTruth(i, s.drawn, SHAPES, i in set(benchmark.breaking)) for i, s in benchmark.scenes.items()]

@@ -17,6 +17,19 @@ and jitter, and happen on HTTP 408/429/5xx, timeouts, connection errors and malf
 them. Every real HTTP request counts against ``max_calls``; going over raises :class:`JudgeBudgetError`,
 never a partial result.
 
+A reply is usable only when its text is non-empty and complete (``finish_reason`` is not ``"length"``) and
+the ``model`` the endpoint reports is the one requested (or one of ``accept_models``):
+
+* an empty or cut-off reply is retried like a transient fault; if every attempt gives one, the prompt is a
+  *judge failure*: ``complete_many`` raises (or, with ``allow_failures=True``, returns a reply with
+  ``failure`` set) and the reply is never cached, so a rerun asks again;
+* a reply from another model raises :class:`JudgeModelError` at once (not retried, not cached): scores from
+  another judge are not the scores asked for. Aliases count as other models (``gpt-4`` served as
+  ``gpt-4-0613``), since an alias is exactly how the judge behind a name changes between two runs.
+
+A cache entry that fails these checks (written by an older version, or under another ``accept_models``) is
+not used: the prompt is asked again and the entry replaced.
+
 Cache (``cache.py``): one JSON file per request under ``cache_dir``, keyed by sha256 of (model, messages,
 params), holding the full completion JSON, written atomically. A rerun reads the cache and makes no HTTP call
 for a cached prompt; no API key is needed then.
@@ -35,10 +48,11 @@ from evaluation.judge.types import (
     JudgeBudgetError,
     JudgeConfig,
     JudgeError,
+    JudgeModelError,
     JudgeReply,
 )
 
 __all__ = [
     "DEFAULT_API_KEY_ENV", "DEFAULT_BASE_URL", "DEFAULT_MAX_TOKENS", "JudgeBudgetError", "JudgeClient",
-    "JudgeConfig", "JudgeError", "JudgeReply", "ResponseCache",
+    "JudgeConfig", "JudgeError", "JudgeModelError", "JudgeReply", "ResponseCache",
 ]

@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
@@ -21,19 +22,40 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from evaluation.judge.cache import ResponseCache
-from evaluation.judge.types import RESERVED_PARAMS, JudgeBudgetError, JudgeConfig, JudgeError, JudgeReply
+from evaluation.judge.types import (
+    EMPTY_REPLY,
+    LENGTH_CUT,
+    RESERVED_PARAMS,
+    JudgeBudgetError,
+    JudgeConfig,
+    JudgeError,
+    JudgeModelError,
+    JudgeReply,
+)
 
 RETRYABLE_STATUS = frozenset({408, 429})  # plus every 5xx
 _ERROR_SNIPPET_CHARS = 200
 
 
 class _Retryable(Exception):
-    """A failure worth retrying; ``retry_after`` is the server's hint in seconds, if any."""
+    """A failure worth retrying; ``retry_after`` is the server's hint in seconds, if any; ``kind`` names it in
+    :attr:`JudgeClient.retried` (``http_429``, ``http_5xx``, ``timeout``, ``connection``, ``malformed``, ...)."""
 
-    def __init__(self, message: str, retry_after: float | None = None, unreachable: bool = False):
+    def __init__(self, message: str, retry_after: float | None = None, unreachable: bool = False,
+                 kind: str = "connection"):
         super().__init__(message)
         self.retry_after = retry_after
         self.unreachable = unreachable
+        self.kind = kind
+
+
+class _NoUsableReply(_Retryable):
+    """The judge answered, but the reply cannot be scored: empty, or cut off at the length limit. Retried;
+    when it persists the prompt is a judge failure (never cached)."""
+
+    def __init__(self, message: str, kind: str, completion: dict[str, Any], text: str):
+        super().__init__(message, kind=kind)
+        self.completion, self.text = completion, text
 
 
 def _one_line(text: str) -> str:
@@ -41,13 +63,21 @@ def _one_line(text: str) -> str:
 
 
 def _reply_text(completion: Any) -> str:
-    """``choices[0].message.content`` or ``_Retryable`` (a malformed body is retried)."""
+    """``choices[0].message.content``; ``_Retryable`` for a malformed body, ``_NoUsableReply`` for an empty or
+    truncated one (both are retried)."""
     try:
-        content = completion["choices"][0]["message"]["content"]
+        choice = completion["choices"][0]
+        content = choice["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise _Retryable("malformed reply: no choices[0].message.content") from None
+        raise _Retryable("malformed reply: no choices[0].message.content", kind="malformed") from None
+    if content is None:
+        content = ""  # OpenAI sends null content for a reply with no text
     if not isinstance(content, str):
-        raise _Retryable("malformed reply: choices[0].message.content is not text")
+        raise _Retryable("malformed reply: choices[0].message.content is not text", kind="malformed")
+    if not content.strip():
+        raise _NoUsableReply(EMPTY_REPLY, "empty", completion, content)
+    if isinstance(choice, dict) and choice.get("finish_reason") == "length":
+        raise _NoUsableReply(LENGTH_CUT, "length", completion, content)
     return content
 
 
@@ -64,6 +94,8 @@ class JudgeClient:
         reserved = RESERVED_PARAMS.intersection(config.extra_params)
         if reserved:
             raise ValueError(f"JudgeConfig: extra_params may not set {sorted(reserved)}; the client sets them")
+        if isinstance(config.accept_models, str) or not all(isinstance(m, str) for m in config.accept_models):
+            raise ValueError("JudgeConfig: accept_models must be a tuple of model names")
         self.config = config
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -74,6 +106,7 @@ class JudgeClient:
         self._api_key: str | None = None
         self._served: set[str] = set()
         self.calls_made = 0  # real HTTP requests sent by this client
+        self.retried: Counter[str] = Counter()  # retries by fault kind (http_429, empty, timeout, ...)
 
     # ----- public API ---------------------------------------------------------------------------------
 
@@ -88,12 +121,22 @@ class JudgeClient:
         canonical = json.dumps(self._request(prompt), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
+    def accepts(self, served: str | None) -> bool:
+        """Whether a reply served by ``served`` may be used: the requested model, or one of ``accept_models``
+        (a reply that names no model cannot be checked and is taken as the requested one's)."""
+        return served is None or served == self.config.model or served in self.config.accept_models
+
     def complete(self, prompt: str) -> JudgeReply:
         return self.complete_many([prompt], desc=None)[0]
 
-    def complete_many(self, prompts: Sequence[str], desc: str | None = "judge") -> list[JudgeReply]:
+    def complete_many(self, prompts: Sequence[str], desc: str | None = "judge", *,
+                      allow_failures: bool = False) -> list[JudgeReply]:
         """One reply per prompt, in order. Identical prompts share one call. All or nothing: raises on failure
-        (replies obtained before the failure are cached, so a rerun resumes)."""
+        (replies obtained before the failure are cached, so a rerun resumes).
+
+        A prompt whose every attempt gave an empty or cut-off reply is a judge failure: it raises
+        :class:`JudgeError` after the whole batch was tried, or, with ``allow_failures``, comes back as a reply
+        with ``failure`` set for the caller to count. Failures are never cached."""
         keys = [self.cache_key(p) for p in prompts]
         unique = dict(zip(keys, prompts, strict=True))
         replies = {k: r for k in unique if (r := self._from_cache(k)) is not None}
@@ -108,9 +151,16 @@ class JudgeClient:
             self._load_api_key()
             replies.update(self._fetch_all(todo, desc))
         for reply in replies.values():
-            if reply.served_model:
+            if reply.served_model and reply.ok:
                 with self._lock:
                     self._served.add(reply.served_model)
+        failed = [r for r in replies.values() if not r.ok]
+        if failed and not allow_failures:
+            kinds = ", ".join(f"{why}: {n}" for why, n in Counter(r.failure for r in failed).most_common())
+            raise JudgeError(
+                f"judge at {self.config.endpoint}: no usable reply for {len(failed)} of {len(unique)} prompts "
+                f"after {self.config.max_retries + 1} attempts each ({kinds}); the other replies are cached, so "
+                "a rerun asks only for these (check the server's output limit and health)")
         return [replies[k] for k in keys]
 
     # ----- network -----------------------------------------------------------------------------------
@@ -144,12 +194,24 @@ class JudgeClient:
                 text = _reply_text(completion)
             except _Retryable as e:
                 problem = e
+                if attempt < cfg.max_retries:
+                    with self._lock:
+                        self.retried[e.kind] += 1
                 continue
+            reply = _reply(completion, text, key, from_cache=False)
+            if not self.accepts(reply.served_model):
+                raise self._model_error(reply.served_model)
             if self._cache is not None:
                 self._cache.put(key, self._request(prompt), completion)
-            return _reply(completion, text, key, from_cache=False)
+            return reply
         assert problem is not None
         attempts = cfg.max_retries + 1
+        if isinstance(problem, _NoUsableReply):  # a judge failure for this prompt: reported, never cached
+            failed = _reply(problem.completion, problem.text, key, from_cache=False)
+            if not self.accepts(failed.served_model):
+                raise self._model_error(failed.served_model)
+            return JudgeReply(text=failed.text, served_model=failed.served_model, completion=failed.completion,
+                              key=key, from_cache=False, failure=str(problem))
         if problem.unreachable:
             raise JudgeError(self._redact(
                 f"cannot reach the judge at {cfg.endpoint} after {attempts} attempts ({problem}); "
@@ -170,18 +232,20 @@ class JudgeClient:
         except urllib.error.HTTPError as e:
             raise self._status_error(e) from None
         except (TimeoutError, ConnectionError, http.client.HTTPException) as e:
-            raise _Retryable(f"{type(e).__name__}: {e}", unreachable=isinstance(e, ConnectionRefusedError)) from None
+            raise _Retryable(f"{type(e).__name__}: {e}", unreachable=isinstance(e, ConnectionRefusedError),
+                             kind="timeout" if isinstance(e, TimeoutError) else "connection") from None
         except urllib.error.URLError as e:
             reason = e.reason
             if isinstance(reason, TimeoutError):
-                raise _Retryable(f"timed out after {cfg.timeout_s}s") from None
+                raise _Retryable(f"timed out after {cfg.timeout_s}s", kind="timeout") from None
             raise _Retryable(f"{type(reason).__name__}: {reason}", unreachable=True) from None
         except OSError as e:
             raise _Retryable(f"{type(e).__name__}: {e}") from None
         try:
             return json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _Retryable(f"malformed reply: body is not JSON ({_one_line(raw[:80].decode(errors='replace'))!r})") from None
+            snippet = _one_line(raw[:80].decode(errors="replace"))
+            raise _Retryable(f"malformed reply: body is not JSON ({snippet!r})", kind="malformed") from None
 
     def _status_error(self, e: urllib.error.HTTPError) -> Exception:
         """``_Retryable`` for 408/429/5xx; a ``JudgeError`` with a fix for the rest (retrying cannot help)."""
@@ -192,7 +256,8 @@ class JudgeClient:
         finally:
             e.close()
         if e.code in RETRYABLE_STATUS or e.code >= 500:
-            return _Retryable(f"HTTP {e.code}", retry_after=_retry_after(e.headers))
+            kind = f"http_{e.code}" if e.code in RETRYABLE_STATUS else "http_5xx"
+            return _Retryable(f"HTTP {e.code}", retry_after=_retry_after(e.headers), kind=kind)
         if e.code in (401, 403):
             fix = f"check the API key in ${self.config.api_key_env}" if self.config.api_key_env else \
                 "the server wants an API key: set api_key_env to the variable that holds it"
@@ -210,13 +275,25 @@ class JudgeClient:
         return {"model": self.config.model, "messages": messages, **self.config.params()}
 
     def _from_cache(self, key: str) -> JudgeReply | None:
+        """The cached reply, or None: no entry, or one that is not a usable reply from an accepted model
+        (an empty or cut-off reply, or another judge's, cached by an older version): asked again."""
         completion = self._cache.get(key) if self._cache is not None else None
         if completion is None:
             return None
         try:
-            return _reply(completion, _reply_text(completion), key, from_cache=True)
+            reply = _reply(completion, _reply_text(completion), key, from_cache=True)
+        except _NoUsableReply:
+            return None
         except _Retryable as e:
             raise self._cache.corrupt(key, str(e)) from None
+        return reply if self.accepts(reply.served_model) else None
+
+    def _model_error(self, served: str | None) -> JudgeModelError:
+        cfg = self.config
+        return JudgeModelError(
+            f"judge at {cfg.endpoint}: asked for model {cfg.model!r} but {served!r} answered; its replies are "
+            f"refused and not cached (another judge gives other scores): request {served!r} as the judge model, "
+            f"or accept it (uedpo-eval --judge-accept-model {served})")
 
     def _backoff(self, retry_index: int, retry_after: float | None) -> float:
         cfg = self.config

@@ -13,6 +13,9 @@ DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_MAX_TOKENS = 512
 # Set by the client itself (streaming replies are not supported); extra_params may not override them.
 RESERVED_PARAMS = frozenset({"model", "messages", "stream"})
+# Replies that cannot be rated: retried, and judge failures when they persist (never cached, never a 0).
+EMPTY_REPLY = "empty reply"
+LENGTH_CUT = "reply cut off at the length limit"  # finish_reason == "length"
 
 
 class JudgeError(RuntimeError):
@@ -21,6 +24,10 @@ class JudgeError(RuntimeError):
 
 class JudgeBudgetError(JudgeError):
     """More real judge calls were needed than ``max_calls`` allows."""
+
+
+class JudgeModelError(JudgeError):
+    """The endpoint answered with another model than the one requested (and not one of ``accept_models``)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,9 @@ class JudgeConfig:
     max_concurrency: int = 4
     max_calls: int | None = None  # cap on real HTTP requests (retries included) per client
     cache_dir: str | os.PathLike | None = None
+    # Served models accepted besides ``model`` itself (the API's ``model`` field must equal one of them);
+    # not part of the cache key: a reply is the same whoever accepts it.
+    accept_models: tuple[str, ...] = ()
 
     @property
     def endpoint(self) -> str:
@@ -62,3 +72,10 @@ class JudgeReply:
     completion: dict[str, Any]  # the full completion JSON, as the official script saves it
     key: str  # cache key
     from_cache: bool
+    # Why there is no usable reply (empty, or cut off at the length limit) after every retry; then ``text``
+    # is whatever the last attempt held, ``completion`` that attempt's JSON, and nothing was cached.
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None

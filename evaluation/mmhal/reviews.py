@@ -7,6 +7,10 @@ text as ``response['choices'][0]['message']['content']``. A real dump
 ``id, object, created, model, choices, usage, system_fingerprint`` per entry. Plain strings (the reply
 text itself) are accepted too. Reading the file is the loader's job (``benchmarks_data.mmhal``); this
 module only interprets already-loaded objects.
+
+As with live judging (``evaluation.judge``), an empty reply or one cut off at the length limit
+(``finish_reason: "length"``) is a judge failure, not a rating: ``JudgeReview.failure`` says which, and the
+benchmark refuses to score it as 0 (the official script would).
 """
 
 from __future__ import annotations
@@ -15,21 +19,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evaluation.judge.types import EMPTY_REPLY, LENGTH_CUT
 from evaluation.mmhal.score import MMHalResult, ScoredRecord, score_mmhal
 
 
 @dataclass(frozen=True)
 class JudgeReview:
-    """The reply text the parser reads, and the model that served it (``None`` for plain strings)."""
+    """The reply text the parser reads, and the model that served it (``None`` for plain strings).
+
+    ``failure``: why the reply cannot be rated (empty, or cut off at the length limit), else None."""
 
     text: str
     served_model: str | None = None
+    failure: str | None = None
+
+
+def _failure(text: str, finish_reason: object = None) -> str | None:
+    if not text.strip():
+        return EMPTY_REPLY
+    return LENGTH_CUT if finish_reason == "length" else None
 
 
 def review_from_object(obj: Any, index: int, source: str = "reviews") -> JudgeReview:
     """One saved reply: a chat-completion object (as the official script saves it) or a plain string."""
     if isinstance(obj, str):
-        return JudgeReview(text=obj)
+        return JudgeReview(text=obj, failure=_failure(obj))
     where = f"{source}: item {index}"
     if not isinstance(obj, dict):
         raise ValueError(
@@ -37,19 +51,24 @@ def review_from_object(obj: Any, index: int, source: str = "reviews") -> JudgeRe
             "save the judge replies as the official eval_gpt_mmhal.py does"
         )
     try:
-        content = obj["choices"][0]["message"]["content"]
+        choice = obj["choices"][0]
+        content = choice["message"]["content"]
     except (KeyError, IndexError, TypeError):
         raise ValueError(
             f"{where}: no choices[0].message.content in the chat-completion object; "
             "re-run the judge for this item or replace it with the reply text"
         ) from None
+    if content is None:
+        content = ""  # null content: a reply with no text
     if not isinstance(content, str):
         raise ValueError(
             f"{where}: choices[0].message.content is {type(content).__name__}, not text; "
             "re-run the judge for this item"
         )
     model = obj.get("model")
-    return JudgeReview(text=content, served_model=model if isinstance(model, str) else None)
+    finish = choice.get("finish_reason") if isinstance(choice, dict) else None
+    return JudgeReview(text=content, served_model=model if isinstance(model, str) else None,
+                       failure=_failure(content, finish))
 
 
 def reviews_from_objects(objs: Sequence[Any], source: str = "reviews") -> list[JudgeReview]:

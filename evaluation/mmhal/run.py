@@ -24,9 +24,12 @@ class _Record(JudgePromptInput, ScoredRecord, Protocol):
     """A record that can be both prompted and scored (``benchmarks_data.mmhal.MMHalRecord``)."""
 
 
-def judge_records(records: Sequence[_Record], client: JudgeClient) -> list[JudgeReply]:
-    """One judge reply per record, in the records' order."""
-    return client.complete_many([build_judge_prompt(r) for r in records], desc="MMHal judge")
+def judge_records(records: Sequence[_Record], client: JudgeClient, *,
+                  allow_failures: bool = False) -> list[JudgeReply]:
+    """One judge reply per record, in the records' order; ``allow_failures``: return judge failures (empty
+    or cut-off replies after every retry, ``reply.failure`` set) instead of raising."""
+    return client.complete_many([build_judge_prompt(r) for r in records], desc="MMHal judge",
+                                allow_failures=allow_failures)
 
 
 def official_review_dump(replies: Sequence[JudgeReply]) -> list[dict[str, Any]]:
@@ -35,6 +38,6 @@ def official_review_dump(replies: Sequence[JudgeReply]) -> list[dict[str, Any]]:
 
 
 def judge_and_score(records: Sequence[_Record], client: JudgeClient) -> tuple[MMHalResult, list[JudgeReply]]:
-    """Judge every record, then score the replies (pure)."""
+    """Judge every record, then score the replies (pure); a judge failure raises ``JudgeError``."""
     replies = judge_records(records, client)
     return score_mmhal(records, [r.text for r in replies]), replies

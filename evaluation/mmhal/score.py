@@ -40,6 +40,11 @@ HALLUCINATION_BELOW = 3
 # Official printout decimals; RLAIF-V prints the hallucination rate with 3.
 OFFICIAL_DECIMALS = 2
 
+# The judge of the published numbers (LLaVA-RLHF's eval_gpt_mmhal.py: `model='gpt-4-0314'`); a result is
+# labelled "official" only when every reply was served by this snapshot.
+OFFICIAL_JUDGE = "gpt-4-0314"
+UNKNOWN_JUDGE = "unknown"
+
 SECTION = "mmhal"
 SECTION_BY_TYPE = "mmhal_by_type"
 
@@ -84,6 +89,20 @@ class MMHalResult:
         """A :class:`BenchResult`; ``config`` also records the unparseable count (never hidden)."""
         config = {**(config or {}), "n_unparseable": self.n_unparseable}
         return BenchResult(bench=SECTION, metrics=self.metrics(), n_items=self.n_items, config=config, **fields)
+
+
+def judge_variant(requested: str | None, served: Sequence[str]) -> str:
+    """``official`` only when every reply came from :data:`OFFICIAL_JUDGE`; else ``judge:<served model(s)>``.
+
+    The served model (the API's ``model`` field) is what judged, whatever was requested; when no reply says,
+    the requested name is given with ``(served unknown)``, and saved replies without either are ``judge:unknown``.
+    """
+    served = sorted(set(served))
+    if served == [OFFICIAL_JUDGE]:
+        return "official"
+    if served:
+        return "judge:" + "+".join(served)
+    return f"judge:{requested}(served unknown)" if requested else f"judge:{UNKNOWN_JUDGE}"
 
 
 def official_type_of_position(position: int) -> str:

@@ -8,7 +8,11 @@ Each adapter wraps a loaded ``transformers`` model (optionally a ``peft`` model)
   positions only (``logits_to_keep``), shared by scoring and the trainer;
 - :meth:`VLMAdapter.forward_batch` / :meth:`VLMAdapter.forward_pair`: the teacher-forced clear/blurred forward
   of METHOD.md §3.3 steps 1-5, aligned so that ``uedpo.signals.token_signals(out.clear_logits,
-  out.blurred_logits, out.labels, out.mask)`` works directly.
+  out.blurred_logits, out.labels, out.mask)`` works directly;
+- the :class:`uedpo.views.PixelLayout` of the model's ``pixel_values`` (``image_mean`` / ``image_std``,
+  ``add_noise``, ``per_channel``, ``to_frames`` / ``from_frames``), so that every counterfactual view of
+  :mod:`uedpo.views` (noise, null images, crops) works on LLaVA's (N, C, H, W) images and on Qwen2.5-VL's
+  flattened patches alike.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from uedpo.models.collate import (
     response_targets,
 )
 from uedpo.models.prompts import llava15_prompt, qwen25vl_prompt
+from uedpo.views import ViewSpec, apply_view, make_view, noised
 
-NOISE_SPACES = ("normalized", "pixel01")
 # Official LLaVA-1.5 quirk: evaluation and training use image_aspect_ratio="pad", i.e. expand2square with the
 # CLIP mean colour before CLIP's resize + centre crop (llava-hf processors crop instead; we pad first).
 LLAVA15_PAD_TO_SQUARE = True
@@ -42,7 +46,8 @@ class TeacherForced:
 
     Attributes:
         clear_logits: (B, T, V) float32, given the clear image.
-        blurred_logits: (B, T, V) float32, same token positions, given the noised image.
+        blurred_logits: (B, T, V) float32, same token positions, given the counterfactual image (by default
+            the diffusion-noised one; any :class:`uedpo.views.ViewSpec`).
         labels: (B, T) long, response token ids (the pad id where ``mask`` is False).
         mask: (B, T) bool, True on response tokens.
         logprobs: (B, T) float32, log p(label | clear image, prefix); 0 where ``mask`` is False.
@@ -95,6 +100,30 @@ class VLMAdapter:
     def _per_channel(self, values: Sequence[float], pixel_values: torch.Tensor) -> torch.Tensor:
         """``values`` (one per colour channel) shaped to broadcast against ``pixel_values``."""
         raise NotImplementedError
+
+    def to_frames(self, pixels: torch.Tensor, grid: torch.Tensor | None) -> torch.Tensor:
+        """One image's stored pixels -> (F, C, H, W) frames (:class:`uedpo.views.PixelLayout`)."""
+        raise NotImplementedError
+
+    def from_frames(self, frames: torch.Tensor, grid: torch.Tensor | None) -> torch.Tensor:
+        """The inverse of :meth:`to_frames`."""
+        raise NotImplementedError
+
+    # -- pixel layout (uedpo.views.PixelLayout) ---------------------------------------------------------------
+    @property
+    def image_mean(self) -> tuple[float, ...]:
+        return tuple(float(v) for v in self.processor.image_processor.image_mean)
+
+    @property
+    def image_std(self) -> tuple[float, ...]:
+        return tuple(float(v) for v in self.processor.image_processor.image_std)
+
+    def add_noise(self, pixels: torch.Tensor, step: int, kind: str, generator, pair_shared: bool) -> torch.Tensor:
+        """√ᾱ_k·x + √(1−ᾱ_k)·ε with ε drawn in this model's layout (the ``_add_noise`` hook)."""
+        return self._add_noise(pixels, step, kind, generator, pair_shared)
+
+    def per_channel(self, values: Sequence[float], pixels: torch.Tensor) -> torch.Tensor:
+        return self._per_channel(values, pixels)
 
     # -- basics ------------------------------------------------------------------------------------------
     @property
@@ -182,17 +211,35 @@ class VLMAdapter:
 
         ``space="normalized"`` noises the processor output directly (VCD). ``"pixel01"`` un-normalises with
         the processor's mean/std, noises the [0, 1] image, clamps to [0, 1] and re-normalises (TPO, which
-        noises the ``ToTensor`` image; here at the model's input resolution, after resizing).
+        noises the ``ToTensor`` image; here at the model's input resolution, after resizing). The ``noise``
+        view of :mod:`uedpo.views` from one generator; :func:`uedpo.views.make_view` seeds it per pair.
         """
-        if space not in NOISE_SPACES:
-            raise ValueError(f"noise_space: expected one of {NOISE_SPACES}, got {space!r}")
-        x = pixel_values.float()
-        if space == "normalized":
-            return self._add_noise(x, step, kind, generator, pair_shared).to(pixel_values.dtype)
-        ip = self.processor.image_processor
-        mean, std = self._per_channel(ip.image_mean, x), self._per_channel(ip.image_std, x)
-        noisy = self._add_noise(x * std + mean, step, kind, generator, pair_shared).clamp(0.0, 1.0)
-        return ((noisy - mean) / std).to(pixel_values.dtype)
+        spec = ViewSpec(kind="noise", noise_step=step, noise_kind=kind, noise_space=space, pair_shared=pair_shared)
+        return noised(self, pixel_values, spec, generator)
+
+    def view_pixel_values(
+        self,
+        batch: dict,
+        spec: ViewSpec,
+        *,
+        sample_ids: Sequence[str] | None = None,
+        seed: int = 0,
+        step: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The counterfactual ``pixel_values`` of an encoded batch under ``spec`` (:mod:`uedpo.views`).
+
+        With ``sample_ids`` (one per pair of ``[chosen; rejected]`` rows, or per row when there are no
+        rejected rows) each pair's draw is seeded by ``view_seed(seed, sample id, step)``, exactly as in
+        training. Without them, one ``generator`` draws for the whole batch (rows i and i + B paired when
+        ``spec.pair_shared``).
+        """
+        pixels = batch["pixel_values"]
+        if sample_ids is not None:
+            if generator is not None:
+                raise ValueError("generator: not used with sample_ids (each pair seeds its own); pass one of them")
+            return make_view(self, pixels, batch, list(sample_ids), spec, seed=seed, step=step)
+        return apply_view(self, pixels, spec, generator=generator, grids=batch.get("image_grid_thw"))
 
     # -- teacher-forced clear / blurred forward -------------------------------------------------------------
     @torch.no_grad()
@@ -208,19 +255,31 @@ class VLMAdapter:
         generator: torch.Generator | None = None,
         add_eos: bool = False,
         pair_shared: bool = False,
+        view: ViewSpec | None = None,
+        sample_ids: Sequence[str] | None = None,
+        seed: int = 0,
+        step: int | None = None,
     ) -> TeacherForced:
-        """Score each response under its clear and blurred image (same token positions, no grad).
+        """Score each response under its clear image and its counterfactual view (same positions, no grad).
 
-        ``pair_shared=True`` treats the rows as ``[chosen; rejected]`` of one set of pairs and gives both rows
-        of a pair the same noise, as training does.
+        The view is ``view`` if given, else the diffusion noise of ``noise_step`` / ``noise_kind`` /
+        ``noise_space`` with ``pair_shared`` (which treats the rows as ``[chosen; rejected]`` and gives both
+        rows of a pair the same noise, as training does). Seeding as in :meth:`view_pixel_values`: with
+        ``sample_ids`` (one per pair, rows ``[chosen; rejected]`` or chosen rows only) pair i draws from
+        ``view_seed(seed, sample_ids[i], step)``, the trainer's scheme, so with the policy weights of that
+        step this gives the u and Δ of training step ``step`` (``None``: ``noise_mode: fixed_per_sample``);
+        without them one ``generator`` draws for the whole batch (ad-hoc scoring).
         """
         from uedpo.signals import selective_log_softmax
 
+        spec = view or ViewSpec(
+            kind="noise", noise_step=noise_step, noise_kind=noise_kind, noise_space=noise_space,
+            pair_shared=pair_shared,
+        )
         prompts = [self.build_prompt(q) for q in questions]
         batch = self.encode(images, prompts, responses, add_eos=add_eos)
-        blurred_pv = self.noised_pixel_values(
-            batch["pixel_values"], step=noise_step, kind=noise_kind, space=noise_space, generator=generator,
-            pair_shared=pair_shared,
+        blurred_pv = self.view_pixel_values(
+            batch, spec, sample_ids=sample_ids, seed=seed, step=step, generator=generator
         )
         clear = self.response_logits(batch).float()
         blurred = self.response_logits(batch, pixel_values=blurred_pv).float()
@@ -243,11 +302,12 @@ class VLMAdapter:
         noise_space: str = "normalized",
         generator: torch.Generator | None = None,
         add_eos: bool = False,
+        view: ViewSpec | None = None,
     ) -> TeacherForced:
         """:meth:`forward_batch` for one (image, question, response); tensors keep the batch dimension 1."""
         return self.forward_batch(
             [image], [prompt_question], [response], noise_step=noise_step, noise_kind=noise_kind,
-            noise_space=noise_space, generator=generator, add_eos=add_eos,
+            noise_space=noise_space, generator=generator, add_eos=add_eos, view=view,
         )
 
     # -- generation ------------------------------------------------------------------------------------------
@@ -293,6 +353,52 @@ class VLMAdapter:
         return answers
 
 
+def _grid(grid, merge_size: int) -> tuple[int, int, int]:
+    t, h, w = (int(v) for v in torch.as_tensor(grid).tolist())
+    if h % merge_size or w % merge_size:
+        raise ValueError(f"image_grid_thw: ({t}, {h}, {w}) is not a multiple of merge_size {merge_size}")
+    return t, h, w
+
+
+def qwen_patches_to_frames(
+    rows: torch.Tensor, grid, *, channels: int = 3, temporal_patch_size: int = 2, patch_size: int = 14,
+    merge_size: int = 2,
+) -> torch.Tensor:
+    """One image's flattened Qwen2-VL / Qwen2.5-VL patches (t·h·w, C·T·P·P) -> frames (t·T, C, h·P, w·P).
+
+    The inverse of the image processor's patchify (transformers 5.x ``Qwen2VLImageProcessorPil.patchify`` and
+    the fast processor alike): rows run over the (h/m, w/m) merge blocks in raster order, then over the m × m
+    patches inside a block (m = ``merge_size``, so that the vision merger's 2 × 2 neighbours are adjacent
+    rows); each row is C × T × P × P, a still image stored twice along T (``temporal_patch_size``).
+    """
+    t, h, w = _grid(grid, merge_size)
+    m, p, c, tp = merge_size, patch_size, channels, temporal_patch_size
+    if rows.shape != (t * h * w, c * tp * p * p):
+        raise ValueError(
+            f"pixel_values: expected ({t * h * w}, {c * tp * p * p}) patch rows for grid ({t}, {h}, {w}), "
+            f"got {tuple(rows.shape)}"
+        )
+    x = rows.reshape(t, h // m, w // m, m, m, c, tp, p, p)
+    x = x.permute(0, 6, 5, 1, 3, 7, 2, 4, 8)  # (t, T, C, h/m, m, P, w/m, m, P)
+    return x.reshape(t * tp, c, h * p, w * p)
+
+
+def qwen_frames_to_patches(
+    frames: torch.Tensor, grid, *, channels: int = 3, temporal_patch_size: int = 2, patch_size: int = 14,
+    merge_size: int = 2,
+) -> torch.Tensor:
+    """The inverse of :func:`qwen_patches_to_frames`: frames (t·T, C, h·P, w·P) -> rows (t·h·w, C·T·P·P)."""
+    t, h, w = _grid(grid, merge_size)
+    m, p, c, tp = merge_size, patch_size, channels, temporal_patch_size
+    if frames.shape != (t * tp, c, h * p, w * p):
+        raise ValueError(
+            f"frames: expected ({t * tp}, {c}, {h * p}, {w * p}) for grid ({t}, {h}, {w}), got {tuple(frames.shape)}"
+        )
+    x = frames.reshape(t, tp, c, h // m, m, p, w // m, m, p)
+    x = x.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)  # (t, h/m, w/m, m, m, C, T, P, P)
+    return x.reshape(t * h * w, c * tp * p * p)
+
+
 class LlavaAdapter(VLMAdapter):
     """LLaVA-1.5 (``llava-hf`` layout): CLIP ``pixel_values`` (B, 3, H, W), vicuna_v1 prompt."""
 
@@ -328,6 +434,14 @@ class LlavaAdapter(VLMAdapter):
     def _per_channel(self, values, pixel_values):
         return torch.tensor(values, dtype=pixel_values.dtype, device=pixel_values.device).view(1, -1, 1, 1)
 
+    def to_frames(self, pixels, grid=None):
+        if pixels.ndim != 4:
+            raise ValueError(f"pixel_values: expected (N, C, H, W) images, got shape {tuple(pixels.shape)}")
+        return pixels  # already one (C, H, W) frame per image
+
+    def from_frames(self, frames, grid=None):
+        return frames
+
 
 class Qwen25VLAdapter(VLMAdapter):
     """Qwen2.5-VL: flattened patches (num_patches, C*T*P*P) + ``image_grid_thw``, Qwen chat prompt."""
@@ -355,6 +469,21 @@ class Qwen25VLAdapter(VLMAdapter):
         temporal, patch = self._patch_layout()
         vec = torch.tensor(values, dtype=pixel_values.dtype, device=pixel_values.device)
         return vec.repeat_interleave(temporal * patch * patch).view(1, -1)
+
+    def _patch_kwargs(self) -> dict[str, int]:
+        ip = self.processor.image_processor
+        return dict(channels=len(ip.image_mean), temporal_patch_size=ip.temporal_patch_size,
+                    patch_size=ip.patch_size, merge_size=ip.merge_size)
+
+    def to_frames(self, pixels, grid):
+        if grid is None:
+            raise ValueError("image_grid_thw: Qwen2.5-VL patches need the image's (t, h, w) grid to un-patchify")
+        return qwen_patches_to_frames(pixels, grid, **self._patch_kwargs())
+
+    def from_frames(self, frames, grid):
+        if grid is None:
+            raise ValueError("image_grid_thw: Qwen2.5-VL patches need the image's (t, h, w) grid to patchify")
+        return qwen_frames_to_patches(frames, grid, **self._patch_kwargs())
 
 
 ADAPTERS: dict[str, type[VLMAdapter]] = {"llava": LlavaAdapter, "qwen2_5_vl": Qwen25VLAdapter}

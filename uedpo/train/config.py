@@ -19,7 +19,10 @@ from typing import Any
 
 import yaml
 
-LOSSES = ("ue_dpo", "dpo", "sft")
+LOSSES = ("ue_dpo", "dpo", "sft", "tpo", "vdpo", "mdpo")
+BRANCHES = ("both", "preferred", "dispreferred")  # UE-DPO ablations: "w/o dispref." = preferred only
+VDPO_NULLS = ("zeros", "random")
+VDPO_NULL_MODELS = ("policy", "reference")
 DATA_FORMATS = ("auto", "trl", "rlhf_v", "rlaif_v")
 NOISE_KINDS = ("vcd_sigmoid", "ddpm_linear")
 NOISE_SPACES = ("normalized", "pixel01")
@@ -31,12 +34,17 @@ LR_SCHEDULERS = ("cosine", "cosine_with_min_lr", "linear", "constant", "constant
 OPTIMIZERS = ("adamw_torch", "sgd")
 NOISE_T = 1000  # diffusion steps of the VCD schedule (uedpo.noise); noise_step indexes into it
 
-# Options that only UE-DPO reads: setting one with loss=dpo or loss=sft is a mistake worth stopping for.
-UE_DPO_ONLY = (
-    "alpha", "tau", "noise_step", "noise_kind", "noise_space", "noise_share_pair", "noise_mode",
-    "quantile_scope", "stats_scope", "score_space", "weight_reference", "std_eps",
-)
-PREFERENCE_ONLY = ("beta",)
+# Which losses read each method option: setting one for another loss is a mistake worth stopping for.
+NOISE_OPTIONS = ("noise_step", "noise_kind", "noise_space", "noise_share_pair", "noise_mode")
+PREFERENCE_LOSSES = ("ue_dpo", "dpo", "tpo", "vdpo", "mdpo")
+OPTION_LOSSES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("alpha", "tau", "quantile_scope", "stats_scope", "score_space", "weight_reference",
+                     "std_eps", "branches"), ("ue_dpo",)),
+    **dict.fromkeys(NOISE_OPTIONS, ("ue_dpo", "tpo")),  # the diffusion-noised view
+    "tpo_detach_score": ("tpo",),
+    **dict.fromkeys(("vdpo_gamma", "vdpo_null", "vdpo_null_images", "vdpo_null_model"), ("vdpo",)),
+    "beta": PREFERENCE_LOSSES,
+}
 
 
 class ConfigError(ValueError):
@@ -79,6 +87,14 @@ class TrainConfig:
     score_space: str = "logit"  # raw logits as TPO's visual-anchored score, or logprob
     weight_reference: bool = False  # ablation only: also raise π_ref to λ (the method weights π_θ only)
     std_eps: float = 1e-6  # floor of ς; below it the z-score is 0 (σ = 0.5)
+    branches: str = "both"  # paper ablation: preferred ("w/o dispref.", λ_l ≡ 1) | dispreferred (λ_w ≡ 1)
+    # -- baselines (METHOD.md §2.2-2.4): each reads only its own options ------------------------------------
+    tpo_detach_score: bool = False  # TPO keeps the score in the graph (grad flows through the weights)
+    vdpo_gamma: float = 1.5  # V-DPO guidance γ·log π(a|v) − (γ−1)·sg[log π(a|v_null)]; 1 is exactly DPO (V-DPO's
+    # code default, so a `loss: vdpo` that changes nothing); 1.5, a mild guidance, is our choice
+    vdpo_null: str = "zeros"  # zeros: all-zero normalised image (V-DPO n_random_images=0); random: Gaussian
+    vdpo_null_images: int = 8  # random null images averaged (V-DPO default n_random_images=8)
+    vdpo_null_model: str = "policy"  # V-DPO --dynamic_llm: the null term from the policy, else the reference
 
     # -- optimisation ----------------------------------------------------------------------------------------
     learning_rate: float = 1e-5  # paper: max lr 1e-5
@@ -109,7 +125,9 @@ class TrainConfig:
         check_consistency(self, explicit=non_default_keys(self))
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(asdict(self), sort_keys=False)
+        """Every key this run reads (options of other losses are left out, so the file loads back)."""
+        values = {k: v for k, v in asdict(self).items() if self.loss in OPTION_LOSSES.get(k, (self.loss,))}
+        return yaml.safe_dump(values, sort_keys=False)
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
@@ -137,7 +155,8 @@ def check_values(cfg: TrainConfig) -> None:
         ("loss", LOSSES), ("data_format", DATA_FORMATS), ("noise_kind", NOISE_KINDS),
         ("noise_space", NOISE_SPACES), ("noise_mode", NOISE_MODES), ("quantile_scope", SCOPES),
         ("stats_scope", SCOPES), ("score_space", SCORE_SPACES), ("dtype", DTYPES),
-        ("lr_scheduler", LR_SCHEDULERS), ("optim", OPTIMIZERS),
+        ("lr_scheduler", LR_SCHEDULERS), ("optim", OPTIMIZERS), ("branches", BRANCHES),
+        ("vdpo_null", VDPO_NULLS), ("vdpo_null_model", VDPO_NULL_MODELS),
     ]:
         _check_choice(cfg, key, choices)
     ranges = [
@@ -146,6 +165,8 @@ def check_values(cfg: TrainConfig) -> None:
         ("beta", cfg.beta > 0, "a positive value (paper: 0.1)"),
         ("noise_step", 0 <= cfg.noise_step < NOISE_T, f"an integer in [0, {NOISE_T}) (paper: 500)"),
         ("std_eps", cfg.std_eps > 0, "a positive value"),
+        ("vdpo_gamma", cfg.vdpo_gamma >= 0 and math.isfinite(cfg.vdpo_gamma), "a value >= 0 (1 = DPO)"),
+        ("vdpo_null_images", cfg.vdpo_null_images >= 1, "a positive integer"),
         ("lora_r", cfg.lora_r >= 0, "a positive integer, or 0 for full-parameter training"),
         ("min_lr_rate", 0.0 <= cfg.min_lr_rate <= 1.0, "a value in [0, 1]"),
         ("adam_beta1", 0.0 <= cfg.adam_beta1 < 1.0, "a value in [0, 1)"),
@@ -172,15 +193,16 @@ def check_values(cfg: TrainConfig) -> None:
 
 def check_consistency(cfg: TrainConfig, explicit: set[str]) -> None:
     """Combinations that cannot mean what the user wants; ``explicit`` are the keys the user set."""
-    if cfg.loss != "ue_dpo":
-        ignored = [k for k in UE_DPO_ONLY if k in explicit]
-        if cfg.loss == "sft":
-            ignored += [k for k in PREFERENCE_ONLY if k in explicit]
-        if ignored:
-            raise ConfigError(
-                f"config: loss={cfg.loss} ignores {', '.join(ignored)}; remove "
-                f"{'it' if len(ignored) == 1 else 'them'} or use loss=ue_dpo"
-            )
+    ignored = [k for k, losses in OPTION_LOSSES.items() if k in explicit and cfg.loss not in losses]
+    if ignored:
+        readers = sorted({loss for k in ignored for loss in OPTION_LOSSES[k]}, key=LOSSES.index)
+        raise ConfigError(
+            f"config: loss={cfg.loss} ignores {', '.join(ignored)}; remove "
+            f"{'it' if len(ignored) == 1 else 'them'} or use loss={' | '.join(readers)}"
+        )
+    if "vdpo_null_images" in explicit and cfg.vdpo_null != "random":
+        raise ConfigError(f"config: vdpo_null_images={cfg.vdpo_null_images} is read with vdpo_null=random only; "
+                          "remove it or set vdpo_null=random")
     if cfg.lora_r == 0 and (cfg.loss != "sft" or cfg.adapter):
         raise ConfigError(
             f"config: lora_r=0 (full-parameter training) works with loss=sft and no adapter only (DPO's "

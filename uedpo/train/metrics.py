@@ -16,6 +16,13 @@ Names (``rewards/*`` are the rewards the loss optimises, i.e. λ-weighted under 
   branches;
 - ``uedpo/argmax_match_frac``: share of completion tokens whose blurred-image argmax â equals the token a.
 
+Baselines log their own terms next to TRL's names (``rewards/*`` are the rewards each loss optimises):
+
+- TPO: ``tpo/weight_mean/{chosen,rejected}`` (policy token weight σ(s) + 0.5 / 1.5 − σ(s)) and
+  ``tpo/score_mean/{chosen,rejected}`` (s = clear − noised logit), plus the unweighted ``uedpo/vanilla_rewards/*``;
+- V-DPO: ``vdpo/image_contribution/{chosen,rejected}`` (Σ log π(a|v) − log π(a|v_null)) and the vanilla rewards;
+- mDPO: ``mdpo/loss_dpo``, ``mdpo/loss_conditional``, ``mdpo/loss_anchor`` and ``mdpo/rewards_crop_chosen``.
+
 SFT logs ``logps/chosen`` and ``sft/token_logp`` (mean log-prob per target token).
 """
 
@@ -31,6 +38,7 @@ import torch
 from transformers import TrainerCallback
 
 from evaluation.results import atomic_write_text
+from uedpo.baselines import MDPOLoss, TPOLoss, VDPOLoss
 from uedpo.exploration import Exploration, TokenType, token_types
 from uedpo.loss import PreferenceLoss
 from uedpo.signals import TokenSignals
@@ -47,12 +55,17 @@ UEDPO_NAMES = VANILLA_NAMES + (
     "uedpo/delta_mean/gated", "uedpo/delta_mean/ungated", "uedpo/argmax_match_frac",
 )
 SFT_NAMES = ("logps/chosen", "sft/token_logp")
+TPO_NAMES = VANILLA_NAMES + ("tpo/weight_mean/chosen", "tpo/weight_mean/rejected", "tpo/score_mean/chosen",
+                             "tpo/score_mean/rejected")
+VDPO_NAMES = VANILLA_NAMES + ("vdpo/image_contribution/chosen", "vdpo/image_contribution/rejected")
+MDPO_NAMES = ("mdpo/loss_dpo", "mdpo/loss_conditional", "mdpo/loss_anchor", "mdpo/rewards_crop_chosen")
 TRAINER_NAMES = ("loss", "grad_norm", "learning_rate")
 
 
 def metric_names(loss: str) -> tuple[str, ...]:
     """The metric keys a run with ``loss`` logs (besides the Trainer's loss / grad_norm / learning_rate)."""
-    return {"ue_dpo": TRL_NAMES + UEDPO_NAMES, "dpo": TRL_NAMES, "sft": SFT_NAMES}[loss]
+    return {"ue_dpo": TRL_NAMES + UEDPO_NAMES, "dpo": TRL_NAMES, "sft": SFT_NAMES, "tpo": TRL_NAMES + TPO_NAMES,
+            "vdpo": TRL_NAMES + VDPO_NAMES, "mdpo": TRL_NAMES + MDPO_NAMES}[loss]
 
 
 Stats = dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -77,6 +90,41 @@ def preference_stats(out: PreferenceLoss) -> Stats:
     }
 
 
+def vanilla_stats(out: PreferenceLoss) -> Stats:
+    """β Σ (log π_θ − log π_ref) without any token weight or guidance, per pair."""
+    return {
+        "uedpo/vanilla_rewards/chosen": _pair(out.vanilla_rewards_chosen),
+        "uedpo/vanilla_rewards/rejected": _pair(out.vanilla_rewards_rejected),
+        "uedpo/vanilla_rewards/margins": _pair(out.vanilla_rewards_chosen - out.vanilla_rewards_rejected),
+        "uedpo/vanilla_rewards/accuracies": _pair(out.vanilla_reward_accuracies),
+    }
+
+
+def baseline_stats(out: TPOLoss | VDPOLoss | MDPOLoss, mask: torch.Tensor) -> Stats:
+    """The terms of a TPO / V-DPO / mDPO loss (``mask``: (2B, T) completion mask, [chosen; rejected])."""
+    half = mask.shape[0] // 2
+    n_w, n_l = mask[:half].sum().float(), mask[half:].sum().float()
+    pairs = torch.tensor(float(half), device=mask.device)
+    if isinstance(out, TPOLoss):  # TPO: token means, weighted back to sums so micro-steps add up
+        return vanilla_stats(out) | {
+            "tpo/weight_mean/chosen": (out.weight_chosen_mean.detach() * n_w, n_w),
+            "tpo/weight_mean/rejected": (out.weight_rejected_mean.detach() * n_l, n_l),
+            "tpo/score_mean/chosen": (out.score_chosen_mean.detach() * n_w, n_w),
+            "tpo/score_mean/rejected": (out.score_rejected_mean.detach() * n_l, n_l),
+        }
+    if isinstance(out, VDPOLoss):
+        return vanilla_stats(out) | {
+            "vdpo/image_contribution/chosen": _pair(out.image_contribution_chosen),
+            "vdpo/image_contribution/rejected": _pair(out.image_contribution_rejected),
+        }
+    return {
+        "mdpo/loss_dpo": (out.loss_dpo.detach() * pairs, pairs),
+        "mdpo/loss_conditional": (out.loss_conditional.detach() * pairs, pairs),
+        "mdpo/loss_anchor": (out.loss_anchor.detach() * pairs, pairs),
+        "mdpo/rewards_crop_chosen": _pair(out.rewards_crop_chosen),
+    }
+
+
 def exploration_stats(
     out: PreferenceLoss, signals: TokenSignals, labels: torch.Tensor, mask: torch.Tensor,
     chosen: Exploration, rejected: Exploration, *, tau: float, scope: str,
@@ -87,13 +135,8 @@ def exploration_stats(
     types = token_types(u[:half], delta[:half], mask[:half], preferred=True, tau=tau, scope=scope)
     gate = torch.cat([chosen.gate, rejected.gate])
     ungated = mask & ~gate
-    vanilla_margin = out.vanilla_rewards_chosen - out.vanilla_rewards_rejected
     pairs = torch.tensor(float(half), device=mask.device)
-    return {
-        "uedpo/vanilla_rewards/chosen": _pair(out.vanilla_rewards_chosen),
-        "uedpo/vanilla_rewards/rejected": _pair(out.vanilla_rewards_rejected),
-        "uedpo/vanilla_rewards/margins": _pair(vanilla_margin),
-        "uedpo/vanilla_rewards/accuracies": _pair(out.vanilla_reward_accuracies),
+    return vanilla_stats(out) | {
         "uedpo/gated_frac/chosen": (chosen.gate.sum().float(), mask[:half].sum().float()),
         "uedpo/gated_frac/rejected": (rejected.gate.sum().float(), mask[half:].sum().float()),
         "uedpo/lambda_mean/chosen": _tokens(chosen.lam, chosen.gate),
