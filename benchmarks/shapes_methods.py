@@ -102,6 +102,7 @@ class Regime:
     include_hard: tuple[str, float] | None = None  # (class, p): that class is drawn in a share p of the scenes
     primary: str = "shapes/target_rate"  # the metric of the significance statements
     primary_better: str = "lower"
+    lr: float = 2e-4  # constant LoRA learning rate of every method in this regime
 
 
 def _novel_hard(obj) -> bool:
@@ -125,7 +126,8 @@ REGIMES = {
     "blindspot": Regime("blindspot", FAINT_CONFIG, omissions=True, hard=lambda o: o.faint,
                         primary="heldout/hard_recall", primary_better="higher"),
     "novel": Regime("novel", NOVEL_CONFIG, omissions=True, render=render_outlined, hard=_novel_hard,
-                    include_hard=(NOVEL_CLASS, 0.5), primary="heldout/hard_recall", primary_better="higher"),
+                    include_hard=(NOVEL_CLASS, 0.5), primary="heldout/hard_recall", primary_better="higher",
+                    lr=5e-4),
 }
 
 # -- methods ------------------------------------------------------------------------------------------------
@@ -274,14 +276,15 @@ def lora_hash(model) -> str:
     return digest.hexdigest()[:16]
 
 
-def train_run(ckpt: str, pairs: Path, loss: str, extra: list[str], seed: int, args, evaluator: Evaluator,
-              step0: dict) -> dict:
+def train_run(ckpt: str, pairs: Path, loss: str, extra: list[str], seed: int, args, evaluator: Evaluator | None,
+              step0: dict, lr: float, steps: int | None = None) -> dict:
     from transformers import TrainerCallback
 
     from uedpo.train.config import load_config
     from uedpo.trainer import build_trainer
 
-    eval_steps = set(range(args.eval_every, args.steps + 1, args.eval_every)) | {args.steps}
+    steps = steps or args.steps
+    eval_steps = set(range(args.eval_every, steps + 1, args.eval_every)) | {steps} if evaluator else set()
     curve = {0: step0}
     eval_time = [0.0]
 
@@ -295,8 +298,8 @@ def train_run(ckpt: str, pairs: Path, loss: str, extra: list[str], seed: int, ar
     with tempfile.TemporaryDirectory() as out:
         cfg = load_config(None, [
             f"model={ckpt}", f"data={pairs}", f"output_dir={out}", f"loss={loss}", "lora_r=8", "lora_alpha=16",
-            "dtype=float32", "gradient_checkpointing=false", f"learning_rate={args.lr}", "lr_scheduler=constant",
-            "warmup_ratio=0", f"max_steps={args.steps}", f"batch_size={args.batch_size}", f"seed={seed}",
+            "dtype=float32", "gradient_checkpointing=false", f"learning_rate={lr}", "lr_scheduler=constant",
+            "warmup_ratio=0", f"max_steps={steps}", f"batch_size={args.batch_size}", f"seed={seed}",
             "logging_steps=5", "save_steps=100000", "report_to=none", "max_length=128", *extra,
         ])
         trainer = build_trainer(cfg)
@@ -557,7 +560,7 @@ def final_table(regime: str, n_pairs: int, runs: dict[str, list[dict]], step: st
 
 
 def significance_table(regime: Regime, runs: dict[str, list[dict]], step: str, key: str) -> tuple[str, list]:
-    names = [m for m in METHODS if m in runs]
+    names = list(runs)
     lines = [f"#### {regime.name}: {LABELS[key]} at step {step}, paired over seeds (A − B)\n",
              "| A | B | seeds | mean A − B ± sd | A better / B better | t | p (t) | p (sign-flip) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -648,14 +651,15 @@ def figure(title: str, summaries: dict[str, dict], path: Path, panels: list[tupl
 
 
 def panels_for(regime: Regime) -> list[tuple[str, str]]:
-    panels = [("shapes/target_rate", "target rate (benchmark) ↓"), ("generative/CHAIR", "CHAIR ↓"),
-              ("generative/Cover", "Cover ↑"), ("shapes/margin_F1", "yes/no F1 (margin) ↑")]
+    bench = [("shapes/target_rate", "benchmark: target rate ↓"), ("generative/CHAIR", "benchmark: CHAIR ↓"),
+             ("generative/Cover", "benchmark: Cover ↑"), ("shapes/margin_F1", "benchmark: yes/no F1 (margin) ↑")]
+    if regime.include_hard is not None:
+        return [("heldout/hard_recall", f"held-out: outlined {regime.include_hard[0]} recall ↑"),
+                ("heldout/hard_class_fp", f"held-out: {regime.include_hard[0]} named when absent ↓"), *bench]
     if regime.hard is not None:
-        panels += [("heldout/hard_recall", f"{regime.name}: hard-object recall ↑"),
-                   ("heldout/hallucinated_per_image", f"{regime.name}: absent objects named / image ↓")]
-    else:
-        panels += [("generative/Hal", "Hal ↓"), ("discriminative/F1", "yes/no F1 (string) ↑")]
-    return panels
+        return [("heldout/hard_recall", "held-out: faint-object recall ↑"),
+                ("heldout/hallucinated_per_image", "held-out: absent objects named / image ↓"), *bench]
+    return [*bench, ("generative/Hal", "benchmark: Hal ↓"), ("discriminative/F1", "benchmark: yes/no F1 (string) ↑")]
 
 
 # -- main -------------------------------------------------------------------------------------------------------
@@ -682,8 +686,11 @@ def main() -> int:
     parser.add_argument("--sweep-regimes", nargs="*", default=["novel"])
     parser.add_argument("--sweep-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--eval-every", type=int, default=15)
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--eval-every", type=int, default=20)
+    parser.add_argument("--mid-step", type=int, default=40, help="a second step for the significance tests")
+    parser.add_argument("--lr", type=float, default=None, help="override every regime's learning rate")
+    parser.add_argument("--timing-steps", type=int, default=20, help="steps per run of the timing pass (0: none)")
+    parser.add_argument("--timing-reps", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--n-images", type=int, default=600, help="images sampled per regime for pairs")
     parser.add_argument("--stats-pairs", type=int, default=256, help="pairs per regime for the token statistics")
@@ -726,8 +733,8 @@ def main() -> int:
                         step0_path.parent.mkdir(parents=True, exist_ok=True)
                         atomic_write_json(step0_path, step0)
                 loss, extra = ALL_METHODS[name]
-                run = {"regime": regime_name, "method": name, "seed": seed,
-                       **train_run(ckpt, pairs, loss, extra, seed, args, evaluator, step0)}
+                run = {"regime": regime_name, "method": name, "seed": seed, "lr": args.lr or regime.lr,
+                       **train_run(ckpt, pairs, loss, extra, seed, args, evaluator, step0, args.lr or regime.lr)}
                 path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_json(path, run)
                 last = run["curve"][str(args.steps)]
@@ -757,16 +764,22 @@ def main() -> int:
         if sweep_runs:
             tables.append(final_table(regime_name + " sweep", n_pairs,
                                       {"UE-DPO": runs["UE-DPO"], **sweep_runs, "DPO": runs["DPO"]}, step, walls))
-        sig_keys = [regime.primary] + [k for k in ("generative/CHAIR",) if k != regime.primary]
+        sig_keys = [regime.primary] + [k for k in ("heldout/hard_class_fp", "shapes/target_rate", "generative/CHAIR")
+                                       if k != regime.primary and any(metric(rs[0]["curve"][step], k) is not None
+                                                                      for rs in main_runs.values())]
         entry["significance"] = {}
-        for key in sig_keys:
-            table, tests = significance_table(regime, main_runs, step, key)
-            entry["significance"][key] = tests
-            tables.append(table)
+        for sig_step in dict.fromkeys([step, str(args.mid_step)]):
+            if any(sig_step not in r["curve"] for rs in main_runs.values() for r in rs):
+                continue
+            for key in sig_keys if sig_step == step else [regime.primary]:
+                table, tests = significance_table(regime, main_runs, sig_step, key)
+                entry["significance"][f"{key}@{sig_step}"] = tests
+                tables.append(table)
         if sweep_runs:
             table, tests = significance_table(regime, {"DPO": runs["DPO"], "UE-DPO": runs["UE-DPO"],
                                                        **sweep_runs}, step, regime.primary)
             entry["significance_sweep"] = tests
+            tables.append(table)
         stats_path = args.out / f"token-stats-{regime_name}.json"
         if stats_path.is_file():
             entry["token_stats"] = json.loads(stats_path.read_text(encoding="utf-8"))
@@ -786,6 +799,12 @@ def main() -> int:
                 figure(f"ShapesWorld, {regime_name}: UE-DPO τ and α sweep (mean ± std over seeds)",
                        {m: summaries[m] for m in ["DPO", "UE-DPO", *sweep_runs]},
                        args.fig_dir / f"shapes-methods-{regime_name}-sweep.png", panels_for(regime))
+    if args.timing_steps and not args.report_only:
+        results["timing"] = timing_pass(ckpt, args)
+        tables.append(timing_table(results["timing"]))
+    elif (args.out / "timing.json").is_file():
+        results["timing"] = json.loads((args.out / "timing.json").read_text(encoding="utf-8"))
+        tables.append(timing_table(results["timing"]))
     results["run_wall_s"] = run_wall
     results["wall_s"] = time.perf_counter() - t_start
     atomic_write_json(args.out / "results.json", results)
@@ -793,6 +812,33 @@ def main() -> int:
     print("\n".join(tables))
     print(f"sum of run wall times {run_wall:.0f} s; this invocation {results['wall_s']:.0f} s; results in {args.out}")
     return 0
+
+
+def timing_pass(ckpt: str, args) -> dict:
+    """Training-only wall time of each method, ``--timing-steps`` steps, no evaluation, methods interleaved
+    ``--timing-reps`` times (co-occurrence pairs, seed 0); cached in ``<out>/timing.json``."""
+    path = args.out / "timing.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    pairs = args.out / "pairs-cooccurrence" / "pairs.jsonl"
+    times: dict[str, list[float]] = {}
+    for _ in range(args.timing_reps):
+        for name, (loss, extra) in METHODS.items():
+            run = train_run(ckpt, pairs, loss, extra, 0, args, None, {}, 2e-4, steps=args.timing_steps)
+            times.setdefault(name, []).append(run["train_s"] / args.timing_steps)
+    out = {"steps": args.timing_steps, "reps": args.timing_reps, "batch_pairs": args.batch_size,
+           "s_per_step": {m: min(v) for m, v in times.items()}, "all": times}
+    atomic_write_json(path, out)
+    return out
+
+
+def timing_table(timing: dict) -> str:
+    dpo = timing["s_per_step"]["DPO"]
+    lines = [f"#### Step time ({timing['steps']} steps × {timing['reps']} interleaved repetitions, best; "
+             f"{timing['batch_pairs']} pairs a step, 2 shared cores)\n", "| method | s / step | × DPO |", "|---|---|---|"]
+    for m, v in timing["s_per_step"].items():
+        lines.append(f"| {m} | {v:.3f} | {v / dpo:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 LOG_KEYS = ("uedpo/gated_frac/chosen", "uedpo/gated_frac/rejected", "uedpo/lambda_mean/chosen",

@@ -2,7 +2,9 @@
 
 Per checkpoint and benchmark it writes ``OUT[/<run>]/<bench>/responses.jsonl`` as it goes (resumable, see
 :mod:`evaluation.generation`), then ``results.json``, ``results.items.jsonl``, ``table.md`` and ``table.csv``.
-Several ``--ckpt`` give one comparison table (``OUT/comparison.md``/``.csv``).
+Several ``--ckpt`` give one comparison table (``OUT/comparison.md``/``.csv``). ``--blindspots`` then runs
+:mod:`evaluation.blindspots` on each benchmark's per-item file with the same model (``blindspots.jsonl`` and
+its summary beside the results); ``--blindspots-from ITEMS`` runs it on an existing file, no generation.
 
 Data-parallel generation: under ``torchrun --nproc-per-node N -m evaluation.cli ...`` or
 ``accelerate launch --num_processes N -m evaluation.cli ...`` each rank (``RANK``/``WORLD_SIZE``) generates
@@ -28,6 +30,8 @@ from evaluation.provenance import stamp, toolkit_versions, utc_now, weights_reco
 from evaluation.results import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from evaluation.tables import result_heading, results_frame, sections_markdown
 
+# Benchmarks whose per-item files name objects to probe (evaluation.blindspots.SUPPORTED).
+BLINDSPOT_BENCHES = ("amber", "amber-g", "chair", "objhal", "shapes", "shapes-faint")
 # `--bench all` runs what the paper's table needs; AMBER covers both its generative and discriminative parts.
 ALL_BENCHES = ("objhal", "mmhal", "amber")
 # The paper's row (METHOD.md): (column, section, metric).
@@ -222,6 +226,7 @@ def run_checkpoints(opts: argparse.Namespace) -> int:
 
     benches = ALL_BENCHES if opts.bench == "all" else (opts.bench,)
     runs = _runs(opts)
+    spots = blindspot_settings(opts, benches) if getattr(opts, "blindspots", False) else None
     plans = {bench: plan_bench(bench, opts) for bench in benches}  # fail on data/images before loading models
     if opts.quiet:
         from transformers.utils import logging as hf_logging
@@ -261,6 +266,9 @@ def run_checkpoints(opts: argparse.Namespace) -> int:
             print(sections_markdown(result))
             for note in scored.notes:
                 print(note)
+            if spots is not None and bench in BLINDSPOT_BENCHES:
+                _blindspots(adapter, bench_dir / "results.items.jsonl", bench, opts, bench_dir, spots, model,
+                            f"{run.name}/{bench}")
             if opts.baseline and len(benches) == 1:
                 status = max(status, _check(result, opts))
         if rank != 0:
@@ -283,6 +291,66 @@ def run_checkpoints(opts: argparse.Namespace) -> int:
         print("\n## comparison\n")
         print(frame.to_markdown(floatfmt="g"))
     return status
+
+
+def blindspot_settings(opts: argparse.Namespace, benches: Sequence[str]):
+    """The blind-spot analysis' settings from the CLI, checked before anything is loaded or written."""
+    from evaluation.blindspots import SUPPORTED, BlindspotSettings
+    from uedpo.views import ViewSpec
+
+    unsupported = [b for b in benches if b not in SUPPORTED]
+    if len(benches) == 1 and unsupported:
+        raise UsageError(f"--blindspots: --bench {unsupported[0]} has no object annotations to probe; use one of "
+                         f"{', '.join(SUPPORTED)}")
+    if not 0.0 < opts.blindspots_tau < 1.0:
+        raise UsageError(f"--blindspots-tau {opts.blindspots_tau}: expected a value in (0, 1)")
+    view = ViewSpec(kind="noise", noise_step=opts.blindspots_noise_step, noise_space=opts.blindspots_noise_space)
+    return BlindspotSettings(view=view, prior_view=opts.blindspots_prior_view, seed=opts.seed,
+                             step=opts.blindspots_step, tau=opts.blindspots_tau, batch_size=opts.batch_size or 8)
+
+
+def _blindspots(adapter, items: Path, bench: str, opts: argparse.Namespace, out_dir: Path, settings, model,
+                name: str, plan=None) -> None:
+    from evaluation.blindspots import find_blindspots, markdown_table, plan_blindspots
+
+    plan = plan or plan_blindspots(items, bench, opts, opts.image_dir)
+    rows, summary = find_blindspots(adapter, plan, out_dir, settings, ckpt=model, progress=not opts.quiet,
+                                    desc=f"{name} blind spots")
+    print(f"\n## {name}: blind spots ({len(plan.items)} items, {len(rows)} objects)\n")
+    for key in ("status", "group"):
+        if summary["tables"][key]:
+            print(markdown_table(summary["tables"][key]) + "\n")
+    if summary["unlocated"]:
+        print(f"{len(summary['unlocated'])} flagged or mentioned words not found in their response (not rows)")
+    print(f"\nblind spots: {out_dir / 'blindspots.jsonl'} (summary: blindspots.md, figure: blindspots.html)")
+
+
+def run_blindspots_from(opts: argparse.Namespace) -> int:
+    """``--blindspots-from ITEMS --ckpt C``: the analysis of an existing per-item file, no generation."""
+    from evaluation.blindspots import check_model, plan_blindspots
+    from uedpo.models import load_adapter
+
+    if not opts.ckpt or len(opts.ckpt) != 1:
+        raise UsageError("--blindspots-from needs exactly one --ckpt: the checkpoint that wrote the responses")
+    if opts.bench == "all":
+        raise UsageError("--blindspots-from: name the file's benchmark with --bench (not all)")
+    run = _runs(opts)[0]
+    settings = blindspot_settings(opts, (opts.bench,))
+    items = Path(opts.blindspots_from)
+    plan = plan_blindspots(items, opts.bench, opts, opts.image_dir)  # the file, its images, its objects
+    model = model_record(run)
+    check_model(items, plan.model, model)
+    if plan.model is None:
+        print(f"note: {items.with_name('results.json')} records no checkpoint (scored from a file); assuming the "
+              f"responses are {run.ckpt}'s own")
+    out_dir = opts.out / opts.bench if opts.out else items.parent
+    if opts.quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    adapter = load_adapter(run.ckpt, adapter_dir=run.adapter, dtype=opts.dtype, device=opts.device)
+    _blindspots(adapter, items, opts.bench, opts, out_dir, settings, model, f"{run.name}/{opts.bench}", plan)
+    return 0
 
 
 def _check(result: dict[str, Any], opts: argparse.Namespace) -> int:

@@ -14,6 +14,12 @@ Checkpoint mode (generate, then score)::
     uedpo-eval --bench shapes --ckpt shapes-demo --out runs/demo      # built-in synthetic benchmark + model
     uedpo-eval --bench all --ckpt BASE --ckpt BASE --adapter - --adapter runs/uedpo --image-dir ... --out runs/cmp
 
+Blind spots (:mod:`evaluation.blindspots`): ``--blindspots`` analyses each benchmark's per-item file after
+scoring, in the same run; ``--blindspots-from`` analyses an existing one with the checkpoint that wrote it::
+
+    uedpo-eval --bench shapes-faint --ckpt shapes-demo --out runs/demo --blindspots
+    uedpo-eval --bench shapes --ckpt shapes-demo --blindspots-from runs/demo/shapes/results.items.jsonl
+
 ``--baseline results.json [--tolerance X]`` compares every metric in its better direction and exits 1 on a
 regression (0 otherwise), so a nightly job can gate on it. Bad input exits 2 with a one-line message.
 """
@@ -33,7 +39,7 @@ from evaluation.outputs import check_baseline, write_outputs
 from evaluation.provenance import stamp
 from evaluation.tables import result_heading, sections_markdown
 
-SCORING_BENCHES = ("amber", "amber-g", "amber-d", "chair", "objhal", "mmhal", "shapes", "pope")
+SCORING_BENCHES = ("amber", "amber-g", "amber-d", "chair", "objhal", "mmhal", "shapes", "shapes-faint", "pope")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.add_argument_group("AMBER")
     a.add_argument("--similarity", default="spacy:en_core_web_lg",
-                   help="near-synonym backend: spacy[:MODEL] (official), exact, table:PATH")
+                   help="near-synonym backend: spacy[:NAME|DIR] (official; reads the model's word vectors, "
+                        "identical to the pipeline), spacy-pipeline[:NAME|DIR] (runs the pipeline), exact, "
+                        "table:PATH")
     a.add_argument("--normalize-answers", action="store_true",
                    help="map 'Yes, there is ...' style answers to Yes/No (a named, non-official variant)")
     s = p.add_argument_group("ShapesWorld")
@@ -82,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
                    default="official", help="answer parser: the official one, or a peer's (a named variant)")
     o.add_argument("--pope-split", choices=("random", "popular", "adversarial"),
                    help="score one split (a file answering only that split)")
+    b = p.add_argument_group("blind spots (--ckpt only; OUT/<bench>/blindspots.jsonl, evaluation/blindspots.py)")
+    b.add_argument("--blindspots", action="store_true",
+                   help="after scoring, find the checkpoint's blind spots on its own results (amber, chair, objhal, "
+                        "shapes, shapes-faint)")
+    b.add_argument("--blindspots-from", type=Path, metavar="ITEMS",
+                   help="analyse this results.items.jsonl with --ckpt instead of generating (written beside it, or "
+                        "under --out/<bench>)")
+    b.add_argument("--blindspots-noise-step", type=int, default=500, help="k of the counterfactual of u and Δ")
+    b.add_argument("--blindspots-noise-space", choices=("normalized", "pixel01"), default="normalized")
+    b.add_argument("--blindspots-step", type=int,
+                   help="training step whose noise draw to use (default: one fixed draw per item)")
+    b.add_argument("--blindspots-prior-view", choices=("null_zeros", "null_random", "blurred"), default="null_zeros",
+                   help="image of the prior-driven verdict: the null image (default) or the noised one")
+    b.add_argument("--blindspots-tau", type=float, default=0.4, help="τ of the UE-DPO gate")
     add_judge_options(p)
     return p
 
@@ -110,7 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     try:
         if opts.responses:
+            if opts.blindspots or opts.blindspots_from:
+                raise UsageError("--blindspots needs --ckpt: the analysis teacher-forces the checkpoint that wrote "
+                                 "the responses")
             return run_scoring(opts)
+        if opts.blindspots_from:
+            from evaluation.checkpoint import run_blindspots_from
+
+            return run_blindspots_from(opts)
         from evaluation.checkpoint import run_checkpoints  # imports torch/transformers only when needed
 
         return run_checkpoints(opts)

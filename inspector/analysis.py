@@ -67,6 +67,11 @@ class PairView:
     sample_id: str = NO_SAMPLE_ID  # the noise's sample id
 
     @property
+    def preferred_text(self) -> str:
+        """The preferred response as analysed (a blind-spot object's probe, say)."""
+        return self.signals[0].text if self.signals else ""
+
+    @property
     def analyses(self) -> dict[str, ResponseAnalysis]:
         out = {"preferred": self.preferred}
         if self.dispreferred is not None:

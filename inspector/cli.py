@@ -1,7 +1,7 @@
 """``uedpo-inspect``: serve the token inspector for a checkpoint on this machine (127.0.0.1 by default).
 
     uedpo-inspect --ckpt PATH [--adapter DIR] [--compare-ckpt PATH [--compare-adapter DIR]]
-                  [--samples FILE] [--image-dir DIR] [--host 127.0.0.1] [--port N]
+                  [--samples FILE] [--blindspots FILE] [--image-dir DIR] [--host 127.0.0.1] [--port N]
                   [--alpha 0.3] [--tau 0.4] [--noise-step 500] [--noise-space normalized]
                   [--noise-kind vcd_sigmoid] [--seed 0] [--step N] [--no-eos]
 
@@ -13,7 +13,10 @@ logged as ``metrics.csv`` step N + 1). Without ``--step`` the noise is the fixed
 samples row's ``id`` (the trainer's row id when the row has one) and empty for an uploaded image.
 
 No share link, no analytics (``GRADIO_ANALYTICS_ENABLED=False`` is set before gradio is imported), no CDN:
-it works offline. With ``--samples`` the first row is loaded and analysed when the page opens. Bad arguments,
+it works offline. ``--samples`` opens preference pairs, ``uedpo-eval`` per-item responses or a blind-spot file
+(``uedpo-eval --blindspots`` writes ``OUT/<bench>/blindspots.jsonl``); ``--blindspots`` joins a blind-spot file
+to the per-item file of ``--samples`` by id (or opens it alone). The first item is loaded and analysed when the
+page opens. Bad arguments,
 an unreadable checkpoint or samples file: one line on stderr and exit code 2.
 """
 
@@ -37,7 +40,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compare-adapter", help="LoRA adapter for the comparison (on --compare-ckpt, else --ckpt)"
     )
-    p.add_argument("--samples", help="JSONL of preference pairs or uedpo-eval per-item responses")
+    p.add_argument(
+        "--samples", help="JSONL of preference pairs, uedpo-eval per-item responses or blind-spot rows"
+    )
+    p.add_argument(
+        "--blindspots",
+        help="blind-spot JSONL of uedpo-eval --blindspots (OUT/<bench>/blindspots.jsonl), joined to --samples by id",
+    )
     p.add_argument("--image-dir", help="directory the samples' image paths are relative to")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: this machine only)")
     p.add_argument("--port", type=int, default=None, help="port (default: the first free one from 7860)")
@@ -66,21 +75,31 @@ def build_session(args: argparse.Namespace):
 
     from inspector.analysis import analyse_pair
     from inspector.samples import read_samples
-    from inspector.session import InspectorSession
+    from inspector.session import InspectorSession, ModelInfo
     from uedpo.models import load_adapter
 
     torch.set_flush_denormal(True)  # denormals slow CPU forwards up to 10x
-    samples = read_samples(args.samples, image_dir=args.image_dir) if args.samples else None
+    samples = None
+    if args.samples or args.blindspots:
+        samples = read_samples(
+            args.samples or args.blindspots,
+            image_dir=args.image_dir,
+            blindspots=args.blindspots if args.samples else None,
+        )
     bound = dict(
         seed=args.seed, step=args.step, noise_space=args.noise_space, noise_kind=args.noise_kind,
         add_eos=not args.no_eos,
     )
     analyse_fn = functools.partial(analyse_pair, load_adapter(args.ckpt, adapter_dir=args.adapter), **bound)
-    compare_fn = None
+    model_a = ModelInfo(str(args.ckpt), str(args.adapter or ""))
+    compare_fn = model_b = None
     if args.compare_ckpt or args.compare_adapter:
         other = load_adapter(args.compare_ckpt or args.ckpt, adapter_dir=args.compare_adapter)
         compare_fn = functools.partial(analyse_pair, other, **bound)
-    return InspectorSession(analyse_fn, compare_fn=compare_fn, samples=samples)
+        model_b = ModelInfo(str(args.compare_ckpt or args.ckpt), str(args.compare_adapter or ""))
+    return InspectorSession(
+        analyse_fn, compare_fn=compare_fn, samples=samples, model_a=model_a, model_b=model_b
+    )
 
 
 def build(args: argparse.Namespace):

@@ -11,6 +11,7 @@ import html
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -32,6 +33,8 @@ TOKEN_COLUMNS = [
     "logprob",
     "hallucinated_word",
 ]
+# Who and how: every exported row carries them, so rows of several samples or checkpoints stay apart.
+META_COLUMNS = ["sample_id", "checkpoint", "adapter", "alpha", "tau", "k", "seed", "step"]
 READINGS = {
     "type-i": "blind spot (Type-I: insensitive, high u)",
     "type-ii": "language prior (Type-II: insensitive, low u)",
@@ -50,15 +53,26 @@ table.ued-table th { background: #f4f4f8; }
 
 
 def tokens_frame(
-    analyses: Mapping[str, ResponseAnalysis], flagged: Mapping[int, str] | None = None
+    analyses: Mapping[str, ResponseAnalysis],
+    flagged: Mapping[int, str] | None = None,
+    *,
+    meta: Mapping[str, object] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> pd.DataFrame:
-    """One row per token of every response; ``flagged`` (preferred token → word) fills the last column."""
+    """One row per token of every response; ``flagged`` (preferred token → word) fills ``hallucinated_word``.
+
+    ``meta`` (:data:`META_COLUMNS`: sample id, checkpoint, adapter, α, τ, k, seed, step) leads every row;
+    ``extra`` columns follow the token columns.
+    """
+    lead = {k: (meta or {}).get(k) for k in META_COLUMNS} if meta is not None else {}
+    tail = dict(extra or {})
     rows = []
     for name, analysis in analyses.items():
         marks = (flagged or {}) if name == "preferred" else {}
         for t in analysis.tokens:
             rows.append(
                 {
+                    **lead,
                     "response": name,
                     "index": t.index,
                     "token": t.token,
@@ -70,9 +84,10 @@ def tokens_frame(
                     "gated": t.gated,
                     "logprob": t.logprob,
                     "hallucinated_word": marks.get(t.index, ""),
+                    **tail,
                 }
             )
-    return pd.DataFrame(rows, columns=TOKEN_COLUMNS)
+    return pd.DataFrame(rows, columns=[*lead, *TOKEN_COLUMNS, *tail])
 
 
 def to_csv(frame: pd.DataFrame) -> str:
@@ -144,14 +159,15 @@ def report_html(
     summary: pd.DataFrame,
     flagged: Mapping[int, str] | None = None,
     extra_tables: Mapping[str, pd.DataFrame] | None = None,
+    tokens: pd.DataFrame | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The whole view as one offline HTML file: overlays by type and u, figures, summary, token tables."""
-    parts = [f"<h1>{html.escape(title)}</h1>"]
-    parts.append(
-        "<p class='ued-meta'>"
-        + " · ".join(f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in meta.items())
-        + "</p>"
-    )
+    """The whole view as one offline HTML file: overlays by type and u, figures, summary, token tables.
+
+    ``tokens``: the per-token table to show (default :func:`tokens_frame` of ``analyses``); ``notes``:
+    HTML blocks (the object panel, the note on greedy text) after the meta line.
+    """
+    parts = [f"<h1>{html.escape(title)}</h1>", _meta_line(meta), *notes]
     parts += ["<h2>Gate thresholds</h2>", _table(summary)]
     for name, analysis in analyses.items():
         marks = flagged if name == "preferred" else None
@@ -164,9 +180,63 @@ def report_html(
         parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0, config=config))
     for heading, frame in (extra_tables or {}).items():
         parts += [f"<h2>{html.escape(heading)}</h2>", _table(frame)]
-    parts += ["<h2>Per-token table</h2>", _table(tokens_frame(analyses, flagged))]
+    table = tokens if tokens is not None else tokens_frame(analyses, flagged)
+    parts += ["<h2>Per-token table</h2>", _table(table)]
+    return _page(title, parts)
+
+
+def _meta_line(meta: Mapping[str, str]) -> str:
+    return (
+        "<p class='ued-meta'>"
+        + " · ".join(f"<b>{html.escape(k)}</b>: {html.escape(str(v))}" for k, v in meta.items())
+        + "</p>"
+    )
+
+
+def _page(title: str, parts: Sequence[str]) -> str:
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{REPORT_CSS}{OVERLAY_CSS}</style></head>"
         f"<body>{''.join(parts)}</body></html>\n"
     )
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One analysed sample (or one probe of a blind-spot item) of a batch export."""
+
+    heading: str
+    meta: Mapping[str, str]
+    analyses: Mapping[str, ResponseAnalysis]
+    flagged: Mapping[int, str]
+    objects: Mapping[int, str]
+    notes: Sequence[str] = ()
+
+
+def batch_report_html(
+    entries: Sequence[BatchEntry],
+    *,
+    title: str,
+    meta: Mapping[str, str],
+    overview: pd.DataFrame,
+    extra_tables: Mapping[str, pd.DataFrame] | None = None,
+) -> str:
+    """Many samples in one offline HTML file: an overview table, then each sample's overlays (by type)."""
+    parts = [f"<h1>{html.escape(title)}</h1>", _meta_line(meta), "<h2>Samples</h2>", _table(overview)]
+    for heading, frame in (extra_tables or {}).items():
+        parts += [f"<h2>{html.escape(heading)}</h2>", _table(frame)]
+    for n, entry in enumerate(entries):
+        parts += [f"<h2>{html.escape(entry.heading)}</h2>", _meta_line(entry.meta), *entry.notes]
+        for name, analysis in entry.analyses.items():
+            parts.append(f"<h3>{html.escape(name)} response</h3>")
+            parts.append(
+                overlay_html(
+                    analysis,
+                    "type",
+                    element_id=f"batch-{n}-{name}",
+                    hallucinated=entry.flagged if name == "preferred" else None,
+                    objects=entry.objects if name == "preferred" else None,
+                )
+            )
+    parts.append(legend_html("type"))
+    return _page(title, parts)

@@ -26,11 +26,12 @@ from inspector.samples import ObjectRow, Sample
 from uedpo.analysis import ResponseAnalysis
 
 PANEL_ID = "object-panel"
+# The writer's rules (evaluation/blindspots.py): u at the word's first token; P(word) under prior view / clear.
 VERDICT_READINGS = {
-    "prior-driven": "hallucinated from the language prior: the clear image adds little to naming it",
-    "image-driven": "hallucinated from the image: the clear image makes naming it likelier than the blurred one",
-    "blind-spot": "in the image, yet naming it is barely likelier with the clear image: the model misses it",
-    "seen": "naming it is likelier with the clear image: the model sees it",
+    "prior-driven": "the prior view (no image) predicts the word at least as strongly as the clear image",
+    "image-driven": "the clear image predicts the word more strongly than the prior view",
+    "blind-spot": "u > 0: under the clear image the model prefers its blurred-image guess to this object",
+    "seen": "u ≤ 0: the clear image beats the blurred-image guess for this object",
 }
 GREEDY_NOTE = (
     "**The model's own greedy output.** Each token of a `uedpo-eval` response was the argmax under the clear "
@@ -40,9 +41,14 @@ GREEDY_NOTE = (
 
 
 def object_tokens(tokens: Sequence[str], obj: ObjectRow) -> tuple[int, ...]:
-    """Indices of the probe tokens that are ``obj``: its ``tokens`` as a run (exact, then stripped and
-    case-folded), else the word's surface forms (:func:`inspector.hallucination.match_words`). A missed
-    object's probe names it in the appended sentence, so the last occurrence is taken; otherwise the first."""
+    """Indices of the probe tokens that are ``obj``: the row's ``token_index`` when those tokens are its
+    ``tokens``; else its ``tokens`` as a run (exact, then stripped and case-folded), else the word's surface
+    forms (:func:`inspector.hallucination.match_words`). A missed object's probe names it in the appended
+    sentence, so the last occurrence is taken; otherwise the first (the writer's "first mention")."""
+    index = obj.token_index
+    if index and all(0 <= i < len(tokens) for i in index):
+        if not obj.tokens or [tokens[i] for i in index] == list(obj.tokens):
+            return tuple(index)
     runs: list[tuple[int, ...]] = []
     want = list(obj.tokens)
     for norm in ((lambda t: t), (lambda t: t.strip().lower())):
@@ -84,9 +90,9 @@ def _highlight(probe: str, word: str, *, last: bool) -> str:
 def _run_mismatch(obj: ObjectRow, settings: Mapping[str, object]) -> list[str]:
     """Settings the file names that differ from the page's (seed, step, k): its numbers can then differ."""
     out = []
-    for key, page_key in (("seed", "seed"), ("step", "step"), ("noise_step", "k"), ("k", "k")):
-        if key in obj.run and page_key in settings and str(obj.run[key]) != str(settings[page_key]):
-            out.append(f"{key} {obj.run[key]} in the file, {settings[page_key]} here")
+    for key in ("seed", "step", "k"):
+        if key in obj.run and key in settings and str(obj.run[key]) != str(settings[key]):
+            out.append(f"{key} {obj.run[key]} in the file, {settings[key]} here")
     return out
 
 
@@ -98,7 +104,8 @@ def object_panel_html(
     probe_analysed: bool,
     settings: Mapping[str, object] | None = None,
 ) -> str:
-    """The selected object's probe, p(clear) / p(blurred), verdict and numbers, file beside page."""
+    """The selected object's probe, p(clear) / p(blurred), verdict and numbers: the file's beside the page's
+    (u, Δ and type of the word's first token, as the writer reads them; p of the whole word)."""
     if obj is None:
         return ""
     settings = settings or {}
@@ -117,6 +124,7 @@ def object_panel_html(
         "data-probe-analysed": "true" if probe_analysed else "false",
     }
     head = " ".join(f'{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
+    details = obj.details
     ratio = (
         f"× {obj.p_clear / obj.p_blurred:.2f}"
         if math.isfinite(obj.p_clear) and math.isfinite(obj.p_blurred) and obj.p_blurred > 0
@@ -125,32 +133,49 @@ def object_panel_html(
     rows = [
         ("p, clear image", f'<span id="object-p-clear">{_num(obj.p_clear)}</span>'),
         ("p, blurred image", f'<span id="object-p-blurred">{_num(obj.p_blurred)}</span>'),
-        ("clear ÷ blurred", ratio),
-        ("file: u · Δ · type", f"{_num(obj.u, '+.4f')} · {_num(obj.delta, '+.4f')} · {html.escape(obj.type)}"),
     ]
+    if isinstance(details.get("p_prior"), (int, float)):
+        rows.append(("p, prior view", _num(float(details["p_prior"]))))
+    rows.append(("clear ÷ blurred", ratio))
+    branch = f" ({html.escape(str(details['branch']))} branch)" if "branch" in details else ""
+    rows.append(
+        ("file: u · Δ · type", f"{_num(obj.u, '+.4f')} · {_num(obj.delta, '+.4f')} · {html.escape(obj.type)}{branch}")
+    )
+    if "blurred_argmax" in details:
+        rows.append(("guess â, blurred", html.escape(repr(details["blurred_argmax"]))))
     if analysis is not None and probe_analysed and indices:
+        tokens = [analysis.tokens[i] for i in indices]
         page = "<br>".join(
-            f"{html.escape(repr(analysis.tokens[i].token))}: {analysis.tokens[i].u:+.4f} · "
-            f"{analysis.tokens[i].delta:+.4f} · {html.escape(analysis.tokens[i].type)} "
-            f"(λ = {analysis.tokens[i].lam:.3f})"
-            for i in indices
+            f"{html.escape(repr(t.token))}: {t.u:+.4f} · {t.delta:+.4f} · {html.escape(t.type)} (λ = {t.lam:.3f})"
+            for t in tokens
         )
         rows.append(("this page: u · Δ · type", page))
+        rows.append(("this page: p, clear", _num(math.exp(sum(t.logprob for t in tokens)))))
+        if tokens[0].type != obj.type:
+            rows.append((
+                "",
+                "<span class='ued-muted'>types may differ by design: the writer gates the probe without EOS "
+                "(hallucinated words in the dispreferred branch); this page gates it as the preferred response, "
+                "EOS included, as training does</span>",
+            ))
     elif probe_analysed:
         rows.append(("this page", '<span class="ued-warn">the object\'s tokens are not in the probe</span>'))
     else:
         rows.append(("this page", "analysing the probe…"))
-    run = ", ".join(f"{k} {v}" for k, v in obj.run.items() if k not in ("bench", "object_class"))
+    for key in ("group", "probe_kind"):
+        if key in details:
+            rows.append((key.replace("_", " "), html.escape(str(details[key]))))
+    run = ", ".join(f"{k} {v}" for k, v in obj.run.items())
     if run:
         rows.append(("file's run", html.escape(run)))
     mismatch = _run_mismatch(obj, settings)
     if mismatch:
-        rows.append(("", '<span class="ued-warn">⚠ ' + html.escape("; ".join(mismatch)) + ": numbers can differ</span>"))
+        rows.append(("", f"<span class='ued-warn'>⚠ {html.escape('; '.join(mismatch))}: numbers can differ</span>"))
     where = f' <span class="ued-muted">({html.escape(obj.where)})</span>' if obj.where else ""
     reading = VERDICT_READINGS.get(obj.verdict, "")
+    kind = f" · {html.escape(str(details['object_class']))}" if details.get("object_class", obj.word) != obj.word else ""
     return (
-        f"<div {head}><h4>{html.escape(obj.word)} <span class='ued-muted'>{html.escape(obj.status)}"
-        f"{' · ' + html.escape(str(obj.run['object_class'])) if 'object_class' in obj.run else ''}</span></h4>"
+        f"<div {head}><h4>{html.escape(obj.word)} <span class='ued-muted'>{html.escape(obj.status)}{kind}</span></h4>"
         f'<span id="object-verdict" class="ued-verdict ued-verdict-{html.escape(obj.verdict)}">'
         f"{html.escape(obj.verdict)}</span> <span class='ued-muted'>{html.escape(reading)}</span>"
         "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"

@@ -45,8 +45,11 @@ BLINDSPOT_FIELDS = ("id", "status", "word", "tokens", "u", "delta", "p_clear", "
                     "probe")
 STATUSES = ("hallucinated", "missed", "grounded")
 VERDICTS = ("prior-driven", "image-driven", "blind-spot", "seen")
-# Run settings a blind-spot row may carry; shown beside the object and compared with the page's settings.
-RUN_KEYS = ("bench", "ckpt", "adapter", "seed", "step", "noise_step", "k", "alpha", "tau", "object_class")
+# Run settings a blind-spot row may carry (``k`` from its ``view`` record); shown beside the object and
+# compared with the page's.
+RUN_KEYS = ("ckpt", "adapter", "seed", "step", "k", "tau")
+# Further facts of the writer (evaluation/blindspots.py) shown in the object panel when present.
+DETAIL_KEYS = ("object_class", "group", "probe_kind", "branch", "p_prior", "blurred_argmax", "gated")
 # The placeholders uedpo.train.data strips from questions; the adapter inserts its own.
 IMAGE_PLACEHOLDER = re.compile(r"<image>\s*|<\|vision_start\|>(<\|image_pad\|>)+<\|vision_end\|>\s*")
 FILTERS = {
@@ -76,6 +79,8 @@ class ObjectRow:
     line: int = 0
     where: str = ""  # "blindspots.jsonl line 3"
     run: Mapping[str, object] = field(default_factory=dict)  # RUN_KEYS present in the row
+    details: Mapping[str, object] = field(default_factory=dict)  # DETAIL_KEYS present in the row
+    token_index: tuple[int, ...] | None = None  # the word's token positions in the probe, when written
 
     @property
     def key(self) -> str:
@@ -317,6 +322,18 @@ class _BlindRow:
     bench: str | None
 
 
+def _run(row: dict) -> dict:
+    """The row's run settings: ckpt, adapter, seed, step, k (``k``, ``noise_step`` or its noise ``view``), τ."""
+    run = {k: row[k] for k in RUN_KEYS if row.get(k) is not None}
+    view = row.get("view")
+    k = row.get("noise_step")
+    if isinstance(view, dict) and view.get("kind", "noise") == "noise":
+        k = view.get("noise_step", k)
+    if k is not None and "k" not in run:
+        run["k"] = k
+    return run
+
+
 def parse_blindspot_row(row: dict, *, base: Path, image_dir: Path | None, line: int, where: str) -> _BlindRow:
     """One blind-spot row; :class:`InputError` (without the file/line prefix) naming the field and the fix."""
     missing = [k for k in BLINDSPOT_FIELDS if k not in row]
@@ -334,6 +351,11 @@ def parse_blindspot_row(row: dict, *, base: Path, image_dir: Path | None, line: 
     for key in ("type", "verdict"):
         if not isinstance(row[key], str) or not row[key].strip():
             raise InputError(f"field {key!r} must be a non-empty string, got {row[key]!r}")
+    index = row.get("token_index")
+    if index is not None and (
+        not isinstance(index, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in index)
+    ):
+        raise InputError("field 'token_index' must be a list of token positions (integers)")
     obj = ObjectRow(
         word=_text(row, "word"),
         status=status,
@@ -347,7 +369,9 @@ def parse_blindspot_row(row: dict, *, base: Path, image_dir: Path | None, line: 
         probe=_text(row, "probe"),
         line=line,
         where=where,
-        run={k: row[k] for k in RUN_KEYS if row.get(k) is not None},
+        run=_run(row),
+        details={k: row[k] for k in DETAIL_KEYS if row.get(k) is not None},
+        token_index=tuple(index) if index is not None else None,
     )
     image = _resolve_image(_text(row, "image"), base, image_dir) if row.get("image") is not None else None
     question = _question(row, "question") if row.get("question") is not None else None

@@ -55,10 +55,62 @@ def fake_analyse(
     """Stands in for ``analyse_pair``: word tokens, random signals; magic words simulate failures."""
     if "TOO_LONG" in preferred:
         raise InputError(
-            "preferred response: 5000 tokens exceed the model context of 4096 tokens; shorten it"
+            "preferred response: 5000 tokens exceed the model context of 4096 tokens; shorten it",
+            field="preferred",
         )
     if "CRASH" in preferred:
         raise RuntimeError("simulated crash inside the model")
     return synthetic_view(
         preferred, dispreferred, alpha=alpha, tau=tau, noise_step=noise_step, checkpoint=checkpoint
     )
+
+
+BLIND_RESPONSE = "a red car is parked next to a dog and a tree ."
+
+
+def blindspot_row(item_id, status, word, verdict, type_, *, probe=None, u=0.25, delta=-0.5, p=(0.6, 0.5), **extra):
+    """One row of a ``uedpo-eval --blindspots`` file (``OUT/<bench>/blindspots.jsonl``), with the usual extras."""
+    row = {
+        "bench": "amber",
+        "id": item_id,
+        "image": "img.png",
+        "question": "Describe this image.",
+        "response": BLIND_RESPONSE,
+        "status": status,
+        "word": word,
+        "tokens": [" " + word],
+        "u": u,
+        "delta": delta,
+        "p_clear": p[0],
+        "p_blurred": p[1],
+        "type": type_,
+        "verdict": verdict,
+        "probe": BLIND_RESPONSE if probe is None else probe,
+        "object_class": word,
+        "view": {"kind": "noise", "noise_step": 500, "noise_kind": "vcd_sigmoid"},
+        "seed": 0,
+        "step": None,
+        "tau": 0.4,
+        "ckpt": "tiny",
+        "adapter": None,
+    }
+    row.update(extra)
+    return row
+
+
+def blindspot_fixture() -> list[dict]:
+    """Three items: 1 (a prior-driven hallucination, a grounded object, a missed blind spot), 2 (grounded
+    only) and 3 (a missed object that was seen)."""
+    return [
+        blindspot_row(1, "hallucinated", "dog", "prior-driven", "type-ii", p=(0.41, 0.38)),
+        blindspot_row(1, "grounded", "car", "seen", "ungated", p=(0.72, 0.2)),
+        blindspot_row(
+            1, "missed", "cat", "blind-spot", "type-i", probe=BLIND_RESPONSE + " There is also a cat .",
+            u=0.8, p=(0.02, 0.019),
+        ),
+        blindspot_row(2, "grounded", "tree", "seen", "ungated"),
+        blindspot_row(
+            3, "missed", "bench", "seen", "ungated", probe=BLIND_RESPONSE + " There is also a bench .",
+            p=(0.3, 0.05),
+        ),
+    ]

@@ -122,6 +122,7 @@ def test_cli_reproduces_the_official_run_without_heavy_imports(official, tmp_pat
     result = json.loads(out.read_text())
     assert result["metrics"] == official["printed"]
     assert result["versions"]["spacy_model"] == "en_core_web_md-3.8.0"
+    assert result["variant"] == "official+similarity:spacy:en_core_web_md-3.8.0"  # not lg: not the official numbers
     assert result["versions"]["nltk_word_tokenize"] == "as nltk 3.9.1"
     assert result["versions"]["spacy_similarity"].startswith("vectors read from the model files")
     rows = [json.loads(line) for line in out.with_name("results.items.jsonl").open()]

@@ -93,6 +93,7 @@ def analyse(
         500,
         "type",
         "u",
+        None,  # the object of a blind-spot item
         api_name="/analyse",
     )
     status = out[0]
@@ -127,21 +128,22 @@ def test_bad_inputs_give_a_status_message_and_the_app_keeps_serving(app, files):
         ),
     ]
     for kwargs, message in cases:
-        status, overlay, _ = analyse(client, **kwargs)
+        status, overlay, out = analyse(client, **kwargs)
         assert status.startswith(message), status
         assert overlay is None  # the previous view stays; nothing half-rendered
+        notes = [o for o in out if isinstance(o, dict) and 'role="alert"' in str(o.get("value"))]
+        assert len(notes) == 1 and notes[0]["visible"] is True  # beside the control, too
     status, overlay, _ = analyse(client, upload=files / "img.png")
     assert status.startswith("✓") and overlay is not None
 
 
 def test_samples_rows_and_broken_rows(app):
     demo, client = app
-    status, overlay, _ = analyse(
-        client, sample="1 [amber] Describe.", preferred="two dogs and a cat", dispreferred=""
-    )
+    status, overlay, out = analyse(client, sample="1", preferred="two dogs and a cat", dispreferred="")
     assert status.startswith("✓ analysed 5 tokens of the sample 1 (img.png)")
     assert overlay.count('data-hallucinated="true"') == 1  # "dogs" for the lemma "dog"
-    picked = client.predict("1 [amber] Describe.", api_name="/pick")
+    assert any(isinstance(o, str) and o.startswith("**The model's own greedy output.**") for o in out)
+    picked = client.predict("1", "all", api_name="/pick")
     assert "two dogs and a cat" in picked and "dog" in picked
     config = urllib.request.urlopen(demo.local_url + "config", timeout=10).read().decode()
     assert "s.jsonl line 2: not valid JSON" in config  # the skipped row is listed on the page
@@ -153,9 +155,21 @@ def test_export_writes_csv_jsonl_and_an_offline_report(app, files):
     # The export endpoint reads the session state, which gradio_client keeps per Client session.
     out = client.predict(api_name="/export")
     status = next(o for o in out if isinstance(o, str) and o.startswith(("✓", "⚠")))
-    assert status.startswith("✓ exported 7 tokens"), status
+    assert status.startswith("✓ exported 14 tokens"), status  # 7 under A and 7 under B (compare mode)
     paths = next(o for o in out if isinstance(o, list))
     names = sorted(Path(p).name for p in paths)
     assert names == ["report.html", "tokens.csv", "tokens.jsonl"]
     report = Path(next(p for p in paths if p.endswith("report.html"))).read_text(encoding="utf-8")
     assert "<script src" not in report and "Plotly.newPlot" in report
+
+
+def test_filter_and_batch_export_endpoints(app):
+    _, client = app
+    out = client.predict("flagged", "", "1", None, api_name="/filter")
+    assert "1 of 1 items shown (flagged items only)" in out
+    out = client.predict("all", "", 0.3, 0.4, 500, api_name="/export_all")
+    status = next(o for o in out if isinstance(o, str) and o.startswith(("✓", "⚠")))
+    assert status.startswith("✓ exported 1 analyses of 1 shown samples"), status
+    assert sorted(Path(p).name for p in next(o for o in out if isinstance(o, list))) == [
+        "report.html", "tokens.csv", "tokens.jsonl"
+    ]

@@ -1,7 +1,8 @@
 """End to end: ``uedpo-inspect`` on a tiny checkpoint, driven in headless Chromium through Playwright.
 
 The page's numbers (read from the overlay's data attributes) must equal the library's, computed here
-directly through the adapter + ``uedpo.signals`` + ``uedpo.analysis``. Needs Debian's ``chromium`` and the
+directly through the adapter + ``uedpo.signals`` + ``uedpo.analysis``; a blind-spot file's numbers (written
+here from those same library numbers, as ``uedpo-eval --blindspots`` would) must come back from the page. Needs Debian's ``chromium`` and the
 ``playwright`` package (never ``playwright install``); skips without them, and fails without them when ``CI``
 is set.
 """
@@ -36,6 +37,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 EVAL_RESPONSE = "a dog and a red car are next to a green tree ."
+CAT_PROBE = EVAL_RESPONSE + " there is also a cat ."
+# Probabilities with many digits: the page must show the file's, not recompute or round them.
+P_CAT, P_DOG = (0.0213456789, 0.0198765432), (0.4123456789, 0.3987654321)
 READ_SPANS = """sel => [...document.querySelectorAll(sel + ' .ued-tok')].map(e => ({
     u: e.dataset.u, delta: e.dataset.delta, lambda: e.dataset.lambda, type: e.dataset.type,
     id: e.dataset.tokenId, index: e.dataset.index, token: e.dataset.token,
@@ -61,7 +65,7 @@ def need_browser() -> None:
         pytest.skip(reason)
 
 
-def direct(adapter, responses, *, sample_id, alpha=0.3, tau=0.4):
+def direct(adapter, responses, *, sample_id, alpha=0.3, tau=0.4, noise_step=500):
     """What the library says, computed without the inspector: forward_batch → token_signals → analyse_rows.
 
     The noise is the trainer's for seed 0 (the CLI default), the samples row's id and no step (fixed).
@@ -70,7 +74,7 @@ def direct(adapter, responses, *, sample_id, alpha=0.3, tau=0.4):
         [demo_image()] * len(responses),
         [QUESTION] * len(responses),
         responses,
-        view=ViewSpec(noise_step=500),
+        view=ViewSpec(noise_step=noise_step),
         sample_ids=[sample_id],
         seed=0,
         step=None,
@@ -104,6 +108,33 @@ def assert_page_matches(spans, analysis, *, check_lambda=True):
             assert float(span["lambda"]) == pytest.approx(tok.lam, rel=1e-6, abs=1e-6)
 
 
+def token_of(analysis, token: str, *, last: bool = False):
+    hits = [t for t in analysis.tokens if t.token == token]
+    return hits[-1] if last else hits[0]
+
+
+def blindspot_rows(adapter) -> list[dict]:
+    """A blind-spot file for items b1 (a hallucinated dog, a grounded car, a missed cat that is a blind spot)
+    and b2 (a grounded tree): u, Δ and type from the library, as the writer computes them; extra fields too."""
+    (resp,) = direct(adapter, [EVAL_RESPONSE], sample_id="b1")
+    (probe,) = direct(adapter, [CAT_PROBE], sample_id="b1")
+    item = {"bench": "amber", "image": "street.png", "question": QUESTION, "response": EVAL_RESPONSE,
+            "ckpt": "tiny", "adapter": None, "seed": 0, "step": None, "extra": {"ignored": True}}
+
+    def row(item_id, status, word, verdict, tok, p, probe_text):
+        return {**item, "id": item_id, "status": status, "word": word, "tokens": [tok.token], "u": tok.u,
+                "delta": tok.delta, "p_clear": p[0], "p_blurred": p[1], "type": tok.type, "verdict": verdict,
+                "probe": probe_text, "object_class": word}
+
+    return [
+        row("b1", "hallucinated", "dog", "prior-driven", token_of(resp, " dog"), P_DOG, EVAL_RESPONSE),
+        row("b1", "grounded", "car", "seen", token_of(resp, " car"), (0.7, 0.2), EVAL_RESPONSE),
+        row("b1", "missed", "cat", "blind-spot", token_of(probe, " cat", last=True), P_CAT, CAT_PROBE),
+        {**row("b2", "grounded", "tree", "seen", token_of(resp, " tree"), (0.6, 0.1), EVAL_RESPONSE),
+         "question": QUESTION},
+    ]
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     need_browser()
@@ -113,7 +144,9 @@ def served(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("inspector_e2e")
     ckpt = build_tiny("llava", root / "ckpt", seed=0)
+    adapter = load_adapter(ckpt)
     demo_image().save(root / "street.png")
+    blind = blindspot_rows(adapter)
     rows = [
         {
             "id": "p1",
@@ -130,6 +163,7 @@ def served(tmp_path_factory):
             "response": EVAL_RESPONSE,
             "hallucinated": ["dog"],
         },
+        *blind,
     ]
     (root / "samples.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     with socket.socket() as s:
@@ -141,7 +175,7 @@ def served(tmp_path_factory):
     demo, kwargs = cli.build(args)
     demo.launch(**kwargs, prevent_thread_lock=True, quiet=True)
     try:
-        yield demo.local_url, load_adapter(ckpt)
+        yield demo.local_url, adapter, blind
     finally:
         demo.close()
 
@@ -150,7 +184,7 @@ def served(tmp_path_factory):
 def page(served):
     from playwright.sync_api import sync_playwright
 
-    url, _ = served
+    url = served[0]
     requests: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -173,7 +207,7 @@ def wait_status(tab, *texts: str) -> str:
 
 
 def test_first_sample_is_analysed_on_load_with_the_library_numbers(served, page):
-    _, adapter = served
+    adapter = served[1]
     tab, requests = page
     assert "sample p1" in wait_status(tab, "analysed")
     want_pref, want_disp = direct(adapter, [PREFERRED, DISPREFERRED], sample_id="p1")
@@ -188,7 +222,7 @@ def test_first_sample_is_analysed_on_load_with_the_library_numbers(served, page)
 
 
 def test_alpha_slider_regates_without_changing_u(served, page):
-    _, adapter = served
+    adapter = served[1]
     tab, _ = page
     tab.fill("#alpha input[type=number]", "0.9")
     tab.press("#alpha input[type=number]", "Enter")
@@ -203,13 +237,118 @@ def test_alpha_slider_regates_without_changing_u(served, page):
 
 
 def test_benchmark_row_marks_the_flagged_words(served, page):
-    _, adapter = served
+    adapter = served[1]
     tab, _ = page
     tab.click("#sample input")
-    tab.get_by_role("option", name="7 [amber]").click()
+    tab.get_by_role("option", name="7 · hallucinated: dog").click()  # id, status and the flagged words
     wait_status(tab, "analysed", "sample 7")
     spans = tab.evaluate(READ_SPANS, "#token-overlay")
     (want,) = direct(adapter, [EVAL_RESPONSE], sample_id="7")
     assert_page_matches(spans, want)
     assert [s["token"] for s in spans if s["hal"] == "true"] == [" dog"]
-    assert tab.inner_text("#token-overlay-dispreferred").strip() == "no response given"
+    # No dispreferred response: its panel and plot are hidden, not shown empty.
+    assert tab.is_hidden("#token-overlay-dispreferred") and tab.is_hidden("#object-panel")
+    # The model's own greedy output is said to be so (u <= 0 by construction), pointing to the probes.
+    note = tab.inner_text("#response-note")
+    assert "greedy output" in note and "uedpo-eval --blindspots" in note
+
+
+def test_pinned_tooltip_on_the_dispreferred_response_is_not_cut(served, page):
+    tab, _ = page
+    tab.click("#sample input")
+    tab.get_by_role("option", name="p1 · pair").click()
+    wait_status(tab, "analysed", "sample p1")
+    tab.wait_for_selector("#token-overlay-dispreferred .ued-tok")
+    tab.focus("#token-overlay-dispreferred .ued-tok >> nth=1")
+    # The pinned box (the focused span's ::after) runs 4+ lines below the token; every line must be on
+    # screen, i.e. hit-testing there must land on the token itself, not on whatever a clip would reveal.
+    hits = tab.evaluate("""() => {
+        const tok = document.activeElement;
+        tok.scrollIntoView({block: 'center'});
+        const r = tok.getBoundingClientRect();
+        const tip = getComputedStyle(tok, '::after');
+        const top = r.top + 1.9 * parseFloat(getComputedStyle(tok).fontSize);
+        const lines = Math.round(tok.dataset.tip.split('\\n').length);
+        const step = parseFloat(tip.lineHeight) || 18;
+        return [...Array(lines).keys()].map(i => {
+            const e = document.elementFromPoint(r.left + 12, top + 8 + step * (i + 0.5));
+            return !e ? null : (e === tok || tok.contains(e)) ? true : e.tagName + '.' + e.className;
+        });
+    }""")
+    assert len(hits) >= 4 and all(h is True for h in hits), hits
+
+
+def test_typing_a_noise_step_reruns_like_the_slider(served, page):
+    adapter = served[1]
+    tab, _ = page
+    tab.fill("#noise-step input[type=number]", "300")
+    tab.press("#noise-step input[type=number]", "Enter")
+    wait_status(tab, "analysed", "sample p1", "at k = 300")
+    want_pref, _ = direct(adapter, [PREFERRED, DISPREFERRED], sample_id="p1", noise_step=300)
+    assert_page_matches(tab.evaluate(READ_SPANS, "#token-overlay"), want_pref)
+    tab.fill("#noise-step input[type=number]", "")
+    tab.press("#noise-step input[type=number]", "Enter")
+    tab.wait_for_selector("#error-noise-step .ued-field-error", timeout=30_000)  # beside the slider
+    assert "noise step k" in tab.inner_text("#error-noise-step")
+    tab.fill("#noise-step input[type=number]", "500")
+    tab.press("#noise-step input[type=number]", "Enter")
+    wait_status(tab, "at k = 500")
+    assert tab.is_hidden("#error-noise-step")
+
+
+def test_blind_spot_filter_and_the_objects_numbers_from_the_file(served, page):
+    adapter, blind = served[1], served[2]
+    tab, _ = page
+    tab.get_by_label("blind spots").check()
+    tab.wait_for_function(
+        "() => document.querySelector('#filter-count').innerText.includes('1 of 4 items shown (blind spots)')",
+        timeout=60_000,
+    )
+    tab.click("#sample input")
+    options = [o.inner_text().strip().lstrip("✓").strip() for o in tab.query_selector_all("[role=option]")]
+    assert options == ["b1 · hallucinated: dog · missed: cat · blind spots: cat"]
+    tab.keyboard.press("Escape")
+    # The item shown before is hidden now: b1 comes up on its blind-spot object, whose probe is analysed.
+    wait_status(tab, "analysed", "sample b1")
+    tab.wait_for_selector("#object-panel[data-word='cat'][data-probe-analysed='true']", timeout=60_000)
+    cat = next(r for r in blind if r["word"] == "cat")
+    panel = tab.evaluate("() => ({...document.querySelector('#object-panel').dataset})")
+    assert float(panel["pClear"]) == cat["p_clear"] and float(panel["pBlurred"]) == cat["p_blurred"]
+    assert panel["verdict"] == "blind-spot" and float(panel["u"]) == cat["u"]
+    assert tab.inner_text("#object-p-clear") == f"{cat['p_clear']:.4f}"
+    assert tab.inner_text("#object-p-blurred") == f"{cat['p_blurred']:.4f}"
+    assert tab.inner_text("#object-verdict") == "blind-spot" and tab.inner_text("#object-probe") == CAT_PROBE
+    assert tab.input_value("#preferred textarea") == CAT_PROBE
+    # The object's token of the probe, as the page computed it, carries the file's u.
+    spans = tab.evaluate(READ_SPANS, "#token-overlay")
+    marked = tab.evaluate("() => [...document.querySelectorAll('#token-overlay [data-object]')].map(e => e.dataset)")
+    assert [m["token"] for m in marked] == [" cat"] and marked[0]["index"] == str(len(spans) - 3)
+    assert float(marked[0]["u"]) == pytest.approx(cat["u"], rel=1e-6, abs=1e-6)
+    assert marked[0]["type"] == cat["type"]
+    (want,) = direct(adapter, [CAT_PROBE], sample_id="b1")
+    assert_page_matches(spans, want)
+    assert "Probe for the missed object 'cat'" in tab.inner_text("#response-note")
+    # Another object of the item: the hallucinated dog, whose probe is the greedy response.
+    tab.get_by_label("all items").check()
+    tab.wait_for_function("() => document.querySelector('#filter-count').innerText.includes('4 of 4 items')")
+    tab.click("#object input")
+    tab.get_by_role("option", name="dog · hallucinated · prior-driven").click()
+    tab.wait_for_selector("#object-panel[data-word='dog'][data-probe-analysed='true']", timeout=60_000)
+    dog = next(r for r in blind if r["word"] == "dog")
+    panel = tab.evaluate("() => ({...document.querySelector('#object-panel').dataset})")
+    assert (float(panel["pClear"]), float(panel["pBlurred"]), panel["verdict"]) == (
+        dog["p_clear"], dog["p_blurred"], "prior-driven"
+    )
+    marked = tab.evaluate("() => [...document.querySelectorAll('#token-overlay [data-object]')].map(e => e.dataset)")
+    assert [m["token"] for m in marked] == [" dog"]
+    assert float(marked[0]["u"]) == pytest.approx(dog["u"], rel=1e-6, abs=1e-6)
+    assert "greedy output" in tab.inner_text("#response-note")
+    # Search by word, within a filter.
+    tab.get_by_label("missed objects").check()
+    tab.wait_for_function("() => document.querySelector('#filter-count').innerText.includes('1 of 4 items')")
+    tab.fill("#search textarea, #search input", "tree")
+    tab.press("#search textarea, #search input", "Enter")
+    tab.wait_for_function("() => document.querySelector('#filter-count').innerText.includes('1 of 4 items')")
+    tab.fill("#search textarea, #search input", "zebra")
+    tab.press("#search textarea, #search input", "Enter")
+    tab.wait_for_function("() => document.querySelector('#filter-count').innerText.includes('no item matches')")

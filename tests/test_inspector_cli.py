@@ -58,3 +58,25 @@ def test_gradio_is_not_imported_before_analytics_are_off():
     code = "import sys, inspector.cli; print('gradio' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_blindspot_file_opens_alone_or_joined_to_the_per_item_file(tmp_path, ckpt):
+    from inspector_fakes import blindspot_fixture
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "img.png")
+    rows = blindspot_fixture()
+    (tmp_path / "blindspots.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    session = cli.build_session(
+        cli.parser().parse_args(["--ckpt", str(ckpt), "--samples", str(tmp_path / "blindspots.jsonl")])
+    )
+    assert [s.id for s in session.samples.samples] == ["1", "2", "3"] and session.samples.has_objects
+    assert session.model_a.label == f"{ckpt} (no adapter)" and session.compare_fn is None
+    bare = [{k: v for k, v in r.items() if k not in ("image", "question", "response")} for r in rows]
+    (tmp_path / "bare.jsonl").write_text("".join(json.dumps(r) + "\n" for r in bare))
+    items = [{"bench": "amber", "id": i, "image": "img.png", "question": "Q?", "response": "a dog ."} for i in (1, 2)]
+    (tmp_path / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
+    args = ["--ckpt", str(ckpt), "--samples", str(tmp_path / "items.jsonl"), "--blindspots", str(tmp_path / "bare.jsonl")]
+    joined = cli.build_session(cli.parser().parse_args(args)).samples
+    assert [(s.id, s.kind, s.question) for s in joined.samples] == [("1", "blindspots", "Q?"), ("2", "blindspots", "Q?")]
+    assert len(joined.errors) == 1 and "blind-spot item '3' has no image or question" in joined.errors[0]

@@ -156,3 +156,53 @@ def test_adapter_files_missing(ckpts, tmp_path, what):
     with pytest.raises(ModelLoadError, match="adapter") as err:
         load_adapter(ckpts["llava"], adapter_dir=bad)
     _one_line(err)
+
+
+# -- original-format LLaVA (haotian-liu/LLaVA layout) ---------------------------------------------------------
+ORIGINAL_15 = {  # liuhaotian/llava-v1.5-7b config.json, abridged
+    "_name_or_path": "./checkpoints/vicuna-7b-v1-5", "architectures": ["LlavaLlamaForCausalLM"],
+    "model_type": "llava", "mm_vision_tower": "openai/clip-vit-large-patch14-336", "mm_projector_type": "mlp2x_gelu",
+    "mm_vision_select_layer": -2, "image_aspect_ratio": "pad", "hidden_size": 4096,
+}
+ORIGINAL_16 = {**ORIGINAL_15, "architectures": ["LlavaMistralForCausalLM"], "model_type": "llava_mistral",
+               "image_aspect_ratio": "anyres", "mm_patch_merge_type": "spatial_unpad"}
+ORIGINAL_OV = {**ORIGINAL_15, "architectures": ["LlavaQwenForCausalLM"], "image_aspect_ratio": "anyres_max_9",
+               "mm_vision_tower": "google/siglip-so400m-patch14-384"}
+
+
+@pytest.mark.parametrize(
+    ("config", "script", "args"),
+    [
+        (ORIGINAL_15, "llava/convert_llava_weights_to_hf.py",
+         "--vision_model_id openai/clip-vit-large-patch14-336 --output_hub_path OUT_REPO --old_state_dict_id"),
+        (ORIGINAL_16, "llava_next/convert_llava_next_weights_to_hf.py", "--pytorch_dump_folder_path OUT_DIR"),
+        (ORIGINAL_OV, "llava_onevision/convert_llava_onevision_weights_to_hf.py", "--pytorch_dump_folder_path"),
+    ],
+    ids=["llava-1.5", "llava-1.6", "onevision"],
+)
+def test_original_format_llava_is_refused_with_the_conversion_command(ckpts, tmp_path, config, script, args):
+    orig = _copy(ckpts["llava"], tmp_path / "llava-v1.5-7b")
+    (orig / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="original-format LLaVA") as err:
+        load_adapter(orig)
+    message = _one_line(err)
+    assert f"python transformers/src/transformers/models/{script}" in message and args in message
+    assert f"--model_id {orig}" in message or f"--old_state_dict_id {orig}" in message
+    assert str(orig) in message and config["architectures"][0] in message
+
+
+def test_llava_hf_config_is_not_mistaken_for_an_original_one(ckpts):
+    from uedpo.models.legacy import is_original_llava
+
+    config = json.loads((ckpts["llava"] / "config.json").read_text())
+    assert config["model_type"] == "llava" and not is_original_llava(config)
+    assert is_original_llava({"model_type": "llava", "mm_vision_tower": "x"})
+
+
+# -- loading options hook -------------------------------------------------------------------------------------
+def test_model_kwargs_reach_from_pretrained(ckpts):
+    adapter = load_adapter(ckpts["llava"], model_kwargs={"attn_implementation": "eager"})
+    assert adapter.model.config._attn_implementation == "eager"
+    assert load_adapter(ckpts["llava"]).model.config._attn_implementation != "eager"
+    with pytest.raises(ModelLoadError, match="'dtype' is set by load_adapter"):
+        load_adapter(ckpts["llava"], model_kwargs={"dtype": "float16"})

@@ -35,18 +35,30 @@ The run directory gets ``config.yaml`` (resolved), ``metrics.csv``, TensorBoard 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainingArguments, set_seed
-from transformers.integrations import is_tensorboard_available
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.integrations import get_available_reporting_integrations, is_tensorboard_available
+from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 
 from evaluation.results import atomic_write_text
 from uedpo.exploration import explore
 from uedpo.loss import dpo_loss, ue_dpo_loss
 from uedpo.models.collate import response_targets
+from uedpo.models.loading import read_family, resolve_checkpoint
+from uedpo.models.lora import (
+    ADAPTER_WEIGHTS,
+    _adapter_tensor_keys,
+    _check_recorded_base,
+    _read_adapter_config,
+)
 from uedpo.signals import TokenSignals, selective_log_softmax, token_signals
 from uedpo.train.baseline_steps import STEPS as BASELINE_STEPS
 from uedpo.train.blur import blurred_pixel_values
@@ -160,6 +172,58 @@ def report_targets(report_to: str) -> list[str]:
     return names
 
 
+def check_report_to(report_to: str) -> None:
+    """Every ``report_to`` name is a transformers integration that is installed (tensorboard excepted: it
+    falls back to metrics.csv with a warning); else :class:`ConfigError`, before any model loads."""
+    names = [n.strip() for n in report_to.split(",") if n.strip() and n.strip() not in ("none", "all")]
+    unknown = [n for n in names if n not in INTEGRATION_TO_CALLBACK]
+    if unknown:
+        raise ConfigError(f"config key 'report_to' = {report_to!r}: unknown {unknown[0]!r}; expected none or "
+                          f"a comma-separated list of {', '.join(INTEGRATION_TO_CALLBACK)}")
+    available = set(get_available_reporting_integrations())
+    missing = [n for n in names if n != "tensorboard" and n not in available]
+    if missing:
+        raise ConfigError(
+            f"config key 'report_to' = {report_to!r}: {missing[0]} is not installed; `pip install "
+            f"{missing[0]}`, or set report_to=tensorboard or none (metrics.csv is always written)")
+
+
+def check_output_dir(output_dir: str) -> None:
+    """``output_dir`` is a directory or can become one (no file in the way, the nearest existing folder
+    writable); else :class:`ConfigError`, before any data or model is read."""
+    path = Path(output_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"config key 'output_dir' = {output_dir}: is a file, not a directory; choose a new "
+                          "directory for the run (or move the file away)")
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"config key 'output_dir' = {output_dir}: {existing} is a file, so no directory can "
+                          "be made there; choose another output_dir")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"config key 'output_dir' = {output_dir}: {existing} is not writable; choose a "
+                          "directory you can write to")
+
+
+def check_start_adapter(cfg: TrainConfig) -> None:
+    """``cfg.adapter`` is a safetensors peft adapter trained on ``cfg.model``'s family, checked as
+    ``uedpo-eval --adapter`` checks it (:mod:`uedpo.models.lora`); pickled ``adapter_model.bin`` files are
+    refused, never unpickled. Reads only JSON and the safetensors header, before the model loads."""
+    if not cfg.adapter:
+        return
+    adapter_dir = Path(cfg.adapter).expanduser()
+    config = _read_adapter_config(adapter_dir)  # ModelLoadError: missing dir / config / safetensors weights
+    _adapter_tensor_keys(adapter_dir / ADAPTER_WEIGHTS)
+    name, config_dir = resolve_checkpoint(cfg.model)
+    _check_recorded_base(config, adapter_dir, name, read_family(config_dir, name))
+
+
+def preflight(cfg: TrainConfig) -> None:
+    """The checks that need the file system but no data or model: output_dir, report_to, the start adapter."""
+    check_output_dir(cfg.output_dir)
+    check_report_to(cfg.report_to)
+    check_start_adapter(cfg)
+
+
 def training_arguments(cfg: TrainConfig) -> TrainingArguments:
     use_bf16 = resolve_dtype(cfg) == torch.bfloat16 and torch.cuda.is_available()
     return TrainingArguments(
@@ -180,23 +244,77 @@ def training_arguments(cfg: TrainConfig) -> TrainingArguments:
     )
 
 
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+CHECKPOINT_DONE = "trainer_state.json"  # the Trainer writes it last: a checkpoint without it is incomplete
+
+
+def last_complete_checkpoint(output_dir: str) -> str | None:
+    """The newest ``checkpoint-N`` holding ``trainer_state.json``; incomplete ones (a run killed mid-save) are
+    skipped with a warning."""
+    root = Path(output_dir)
+    found = sorted(((int(m[1]), p) for p in root.iterdir() if (m := CHECKPOINT.match(p.name)) and p.is_dir()),
+                   reverse=True)
+    for _, path in found:
+        if (path / CHECKPOINT_DONE).is_file():
+            return str(path)
+        log.warning("resume=latest: %s has no %s (interrupted while saving); skipping it", path, CHECKPOINT_DONE)
+    return None
+
+
 def resolve_resume(cfg: TrainConfig) -> str | None:
     if cfg.resume is None:
         return None
     if cfg.resume == "latest":
-        found = get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
+        found = last_complete_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
         if found is None:
             raise ConfigError(
-                f"resume=latest: no checkpoint-N folder in {cfg.output_dir}; drop resume to start afresh"
+                f"resume=latest: no complete checkpoint-N folder in {cfg.output_dir}; drop resume to start afresh"
             )
         return found
     if not Path(cfg.resume).is_dir():
         raise ConfigError(f"resume={cfg.resume}: checkpoint directory not found; check the path")
+    if not (Path(cfg.resume) / CHECKPOINT_DONE).is_file():
+        raise ConfigError(f"resume={cfg.resume}: no {CHECKPOINT_DONE}, so the checkpoint is incomplete (saving "
+                          "was interrupted); resume from an earlier checkpoint-N")
     return cfg.resume
 
 
+@contextmanager
+def deferred_interrupt():
+    """Ctrl-C (SIGINT) inside the block is held until the block ends, then raised: a checkpoint or the final
+    adapter is never left half-written. Outside the main thread (no signal handling there) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _saving_whole(trainer: Trainer) -> None:
+    """Wrap the trainer's checkpoint writer (model, optimizer, scheduler, RNG, trainer_state.json, rotation)
+    in :func:`deferred_interrupt`."""
+    save = trainer._save_checkpoint
+
+    def save_whole(*args, **kwargs):
+        with deferred_interrupt():
+            return save(*args, **kwargs)
+
+    trainer._save_checkpoint = save_whole
+
+
 def build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
-    """Check the data, load the policy, check every row fits ``max_length``, and wire the Trainer."""
+    """Check the paths, the data, load the policy, check every row fits ``max_length``, and wire the Trainer."""
+    preflight(cfg)
+    return _build_trainer(cfg)
+
+
+def _build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
     pairs = cfg.loss != "sft"
     if is_stream(cfg.data):  # endless on-the-fly rows: nothing to check up front (fixed short prompts)
         dataset = ShapesWorldStream(parse_stream_seed(cfg.data))
@@ -211,25 +329,33 @@ def build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
             log.warning("max_length=%d truncates %d chosen and %d rejected completions (from the end)",
                         cfg.max_length, fit.truncated_chosen, fit.truncated_rejected)
         dataset = RowDataset(rows)
-    return UEDPOTrainer(
+    trainer = UEDPOTrainer(
         adapter=adapter, cfg=cfg, args=training_arguments(cfg), train_dataset=dataset,
         data_collator=PreferenceCollator(adapter, max_length=cfg.max_length, pairs=pairs),
         callbacks=[MetricsCsvCallback(Path(cfg.output_dir) / "metrics.csv", metric_names(cfg.loss))],
     )
+    _saving_whole(trainer)
+    return trainer
 
 
 def train(cfg: TrainConfig) -> Path:
-    """Run training; returns the output directory holding the final adapter."""
+    """Run training; returns the output directory holding the final adapter.
+
+    Ctrl-C raises ``KeyboardInterrupt`` (the CLI turns it into one line and exit 130), never in the middle of
+    writing a checkpoint or the final adapter, so ``resume=latest`` continues from the last checkpoint.
+    """
+    preflight(cfg)
     resume = resolve_resume(cfg)
-    trainer = build_trainer(cfg)
+    trainer = _build_trainer(cfg)
     out = Path(cfg.output_dir)
     if trainer.is_world_process_zero():
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.yaml", cfg.to_yaml())
     trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(out))
-    if cfg.lora_r == 0 and trainer.is_world_process_zero():
-        # A full model: save the processor beside it so the directory is a complete checkpoint.
-        trainer.adapter.processor.save_pretrained(str(out))
-    trainer.save_state()
+    with deferred_interrupt():
+        trainer.save_model(str(out))
+        if cfg.lora_r == 0 and trainer.is_world_process_zero():
+            # A full model: save the processor beside it so the directory is a complete checkpoint.
+            trainer.adapter.processor.save_pretrained(str(out))
+        trainer.save_state()
     return out

@@ -38,6 +38,7 @@ from benchmarks_data.shapesworld.scene import (
     BIAS_PAIRS,
     COLOURS,
     EVAL_CONFIG,
+    FAINT_EVAL_CONFIG,
     SHAPES,
     TRAIN_CONFIG,
     Scene,
@@ -49,7 +50,8 @@ from benchmarks_data.shapesworld.scene import (
 from benchmarks_data.shapesworld.sft import SftExample, iter_sft_examples
 
 __all__ = [
-    "BIAS_PAIRS", "CAPTION_PROMPT", "COLOURS", "EVAL_CONFIG", "SHAPES", "TRAIN_CONFIG", "BenchmarkSpec", "BiasCase",
+    "BIAS_PAIRS", "CAPTION_PROMPT", "COLOURS", "EVAL_CONFIG", "FAINT_EVAL_CONFIG", "SHAPES", "TRAIN_CONFIG",
+    "BenchmarkSpec", "BiasCase",
     "PairsReport", "PreferencePair", "Question", "Scene", "SceneConfig", "SceneObject", "SftExample",
     "ShapesWorldBenchmark", "WrittenBenchmark", "build_benchmark", "build_pairs", "caption", "colour_question",
     "decode_jpeg", "drawn_caption", "encode_jpeg", "existence_question", "hallucinated_objects", "iter_scenes",

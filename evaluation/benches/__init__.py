@@ -99,7 +99,7 @@ def bench_module(bench: str):
         from evaluation.benches import mmhal as module
     elif bench in ("chair", "objhal"):
         from evaluation.benches import coco as module
-    elif bench == "shapes":
+    elif bench in ("shapes", "shapes-faint"):
         from evaluation.benches import shapes as module
     elif bench == "pope":
         from evaluation.benches import pope as module

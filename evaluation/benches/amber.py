@@ -24,10 +24,13 @@ def _selects(bench: str, item_id: int) -> bool:
     return part == "all" or (part == "generative") == (item_id <= N_GENERATIVE)
 
 
-def _variant(result_variant: str, similarity: str | None) -> str:
+def _variant(result_variant: str, similarity: str | None, spacy_model: str | None = None) -> str:
     if similarity is None or similarity in (OFFICIAL_SIMILARITY, "spacy"):
         return result_variant
-    return f"{result_variant}+similarity:{similarity.split(':')[0]}"
+    kind = similarity.split(":")[0]
+    if kind.startswith("spacy"):  # a spaCy model other than en_core_web_lg gives other numbers: name it
+        return f"{result_variant}+similarity:spacy:{spacy_model or similarity.split(':', 1)[-1]}"
+    return f"{result_variant}+similarity:{kind}"
 
 
 AMBER_FILES = ("data/annotations.json", "data/relation.json", "data/safe_words.txt")
@@ -54,7 +57,8 @@ def score_file(bench: str, path: str, opts: Namespace, out_dir=None) -> Scored:
         raise UsageError(f"{err} (--similarity; `uedpo-data amber-similarity` writes a table)") from None
     bench_result = result.to_bench_result(amber_versions(similarity), bench_sha256s("amber", opts.data_dir))
     bench_result.bench = bench
-    bench_result.variant = _variant(result.variant, result.config.get("similarity"))
+    bench_result.variant = _variant(result.variant, result.config.get("similarity"),
+                                    bench_result.versions.get("spacy_model"))
     label_partial(bench_result, coverage)
     text = {r.id: r.response for r in responses}
     items: list[dict[str, Any]] = []

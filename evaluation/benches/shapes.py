@@ -12,6 +12,12 @@ reads that file when it sits beside the responses.
 
     uedpo-eval --bench shapes --ckpt shapes-demo --out runs/demo
     uedpo-eval --bench shapes --responses runs/demo/shapes/responses.jsonl
+
+``--bench shapes-faint`` is the faint variant: the same generator, seed and formats, with 40 % of the objects
+drawn small and at low contrast (:data:`benchmarks_data.shapesworld.FAINT_EVAL_CONFIG`), written to its own
+directory (default ``<cache>/uedpo/shapesworld/faint-seed0``; ``--shapes-dir`` overrides, ``$UEDPO_SHAPES_DIR``
+is for ``shapes`` only). Its objects are there but hard to see: the ground truth of the blind-spot analysis
+(``--blindspots``, :mod:`evaluation.blindspots`). A directory holding the other variant is refused.
 """
 
 from __future__ import annotations
@@ -20,11 +26,20 @@ import json
 import os
 from argparse import Namespace
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from benchmarks_data.amber import load_amber_responses
-from benchmarks_data.shapesworld import CAPTION_PROMPT, SHAPES, load_benchmark, write_benchmark
+from benchmarks_data.shapesworld import (
+    CAPTION_PROMPT,
+    EVAL_CONFIG,
+    FAINT_EVAL_CONFIG,
+    SHAPES,
+    SceneConfig,
+    load_benchmark,
+    write_benchmark,
+)
 from benchmarks_data.shapesworld.benchmark import GENERATOR, MANIFEST, image_name
 from benchmarks_data.store import DataError
 from evaluation.amber import ExactSimilarity, NltkDataError, amber_versions, score_amber
@@ -41,33 +56,59 @@ DEFAULT_BATCH_SIZE = 100  # 64x64 images and short prompts: big batches are chea
 _nouns_future: Future | None = None  # NLTK's tagger and WordNet load (~3.5 s) while the model generates
 
 
-def benchmark_root(opts: Namespace) -> Path:
-    explicit = getattr(opts, "shapes_dir", None) or os.environ.get("UEDPO_SHAPES_DIR")
+# The benchmark variants: scene config and default directory (under <user cache>/uedpo/shapesworld/).
+VARIANTS: dict[str, tuple[SceneConfig, str]] = {
+    "shapes": (EVAL_CONFIG, f"seed{SEED}"),
+    "shapes-faint": (FAINT_EVAL_CONFIG, f"faint-seed{SEED}"),
+}
+
+
+def benchmark_root(opts: Namespace, bench: str = "shapes") -> Path:
+    explicit = getattr(opts, "shapes_dir", None) or (os.environ.get("UEDPO_SHAPES_DIR") if bench == "shapes" else None)
     if explicit:
         return Path(explicit).expanduser()
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("uedpo")) / "shapesworld" / f"seed{SEED}"
+    return Path(platformdirs.user_cache_dir("uedpo")) / "shapesworld" / VARIANTS[bench][1]
 
 
-def ensure_benchmark(root: Path, progress: bool = False):
-    """The benchmark at ``root``: loaded and verified if there, else (re)written first (seeded, so identical)."""
+def _variant_of(root: Path) -> str | None:
+    """The variant whose scene config the manifest at ``root`` records (None: another config)."""
     try:
-        return load_benchmark(root)
+        config = json.loads((root / MANIFEST).read_text(encoding="utf-8")).get("config") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    for name, (wanted, _) in VARIANTS.items():
+        expected = json.loads(json.dumps(asdict(wanted)))  # tuples as the manifest's lists
+        if all(config.get(k, v) == v for k, v in expected.items()):
+            return name
+    return None
+
+
+def ensure_benchmark(root: Path, progress: bool = False, bench: str = "shapes"):
+    """The ``bench`` variant at ``root``: loaded and verified if there, else (re)written first (seeded, so
+    identical). A directory holding another variant is refused (it would score the wrong images)."""
+    try:
+        benchmark = load_benchmark(root)
     except DataError:
         ours = (root / MANIFEST).is_file() and GENERATOR in (root / MANIFEST).read_text(encoding="utf-8")
         if root.exists() and any(root.iterdir()) and not ours:
             raise UsageError(f"--shapes-dir {root}: not empty and not a ShapesWorld benchmark; choose another "
                              "directory") from None
-        write_benchmark(root, seed=SEED, overwrite=True, progress=progress)
-        return load_benchmark(root)
+        write_benchmark(root, seed=SEED, overwrite=True, progress=progress, config=VARIANTS[bench][0])
+        benchmark = load_benchmark(root)
+    found = _variant_of(root)
+    if found != bench:
+        held = f"the --bench {found} benchmark" if found else "a ShapesWorld benchmark of another scene config"
+        raise UsageError(f"--shapes-dir {root}: holds {held}, not --bench {bench}; pass another --shapes-dir")
+    return benchmark
 
 
 def prepare(bench: str, opts: Namespace) -> None:
     """Checkpoint mode: make sure the benchmark exists; its images are the ``--image-dir``."""
     global _nouns_future
-    root = benchmark_root(opts)
-    ensure_benchmark(root, progress=not opts.quiet)
+    root = benchmark_root(opts, bench)
+    ensure_benchmark(root, progress=not opts.quiet, bench=bench)
     if _nouns_future is None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nltk-load")
         _nouns_future = pool.submit(fast_noun_extractor)
@@ -81,7 +122,7 @@ def prepare(bench: str, opts: Namespace) -> None:
 def items(bench: str, opts: Namespace):
     from evaluation.generation import GenItem
 
-    benchmark = ensure_benchmark(benchmark_root(opts))
+    benchmark = ensure_benchmark(benchmark_root(opts, bench), bench=bench)
     rows = [GenItem(id=i, image=image_name(i), question=CAPTION_PROMPT, max_new_tokens=MAX_NEW_TOKENS["generative"])
             for i in benchmark.generative_ids]
     rows += [GenItem(id=q.id, image=image_name(q.image_id), question=q.query,
@@ -152,7 +193,7 @@ def _nouns(notes: list[str]):
 
 
 def score_file(bench: str, path: str, opts: Namespace, out_dir=None) -> Scored:
-    benchmark = ensure_benchmark(benchmark_root(opts))
+    benchmark = ensure_benchmark(benchmark_root(opts, bench), bench=bench)
     responses = load_amber_responses(path, valid_ids=benchmark.amber.annotations.keys())
     if not responses:
         raise UsageError(f"{path}: no ShapesWorld ids in the file")

@@ -1,22 +1,38 @@
 """Model adapters: the only part of UE-DPO that imports transformers and peft.
 
-``load_adapter(ckpt, adapter_dir=...)`` gives a :class:`VLMAdapter` (``LlavaAdapter`` or ``Qwen25VLAdapter``)
-with ``build_prompt``, batched ``generate``, ``encode`` / ``response_logits`` and the teacher-forced
+``load_adapter(ckpt, adapter_dir=...)`` gives a :class:`VLMAdapter` of the checkpoint's family (registered by
+config.json ``model_type`` in :data:`FAMILIES`: LLaVA-1.5, LLaVA-NeXT, LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL,
+Qwen3-VL) with ``build_prompt``, batched ``generate``, ``encode`` / ``response_logits`` and the teacher-forced
 clear/blurred ``forward_pair`` / ``forward_batch``. ``uedpo.models.tiny`` builds tiny random checkpoints.
 """
 
-from uedpo.models.adapter import ADAPTERS, LlavaAdapter, Qwen25VLAdapter, TeacherForced, VLMAdapter
+from uedpo.models.adapter import TeacherForced, VLMAdapter
 from uedpo.models.errors import ModelLoadError
+from uedpo.models.families import ADAPTERS, FAMILIES, Family, get_family, register
+from uedpo.models.families.llava import LlavaAdapter
+from uedpo.models.families.llava_next import LlavaNextAdapter
+from uedpo.models.families.llava_onevision import LlavaOnevisionAdapter
+from uedpo.models.families.qwen2_5_vl import Qwen25VLAdapter
+from uedpo.models.families.qwen2_vl import Qwen2VLAdapter
+from uedpo.models.families.qwen3_vl import Qwen3VLAdapter
 from uedpo.models.loading import load_adapter
 from uedpo.models.lora import LM_LORA_TARGETS
 
 __all__ = [
     "ADAPTERS",
+    "FAMILIES",
+    "Family",
     "LM_LORA_TARGETS",
     "LlavaAdapter",
+    "LlavaNextAdapter",
+    "LlavaOnevisionAdapter",
     "ModelLoadError",
     "Qwen25VLAdapter",
+    "Qwen2VLAdapter",
+    "Qwen3VLAdapter",
     "TeacherForced",
     "VLMAdapter",
+    "get_family",
     "load_adapter",
+    "register",
 ]

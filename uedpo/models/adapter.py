@@ -1,8 +1,9 @@
-"""Model adapters: the one place that knows how LLaVA-1.5 and Qwen2.5-VL take images, prompts and responses.
+"""The model adapter: the one interface through which UE-DPO takes images, prompts and responses.
 
-Each adapter wraps a loaded ``transformers`` model (optionally a ``peft`` model) and its processor and offers:
+:class:`VLMAdapter` wraps a loaded ``transformers`` model (optionally a ``peft`` model) and its processor and
+offers:
 
-- :meth:`VLMAdapter.build_prompt`: the official evaluation prompt (:mod:`uedpo.models.prompts`);
+- :meth:`VLMAdapter.build_prompt`: the official evaluation prompt of the family;
 - :meth:`VLMAdapter.generate`: batched generation with left padding (greedy by default);
 - :meth:`VLMAdapter.encode` + :meth:`VLMAdapter.response_logits`: the collation and the logits at response
   positions only (``logits_to_keep``), shared by scoring and the trainer;
@@ -11,8 +12,9 @@ Each adapter wraps a loaded ``transformers`` model (optionally a ``peft`` model)
   out.blurred_logits, out.labels, out.mask)`` works directly;
 - the :class:`uedpo.views.PixelLayout` of the model's ``pixel_values`` (``image_mean`` / ``image_std``,
   ``add_noise``, ``per_channel``, ``to_frames`` / ``from_frames``), so that every counterfactual view of
-  :mod:`uedpo.views` (noise, null images, crops) works on LLaVA's (N, C, H, W) images and on Qwen2.5-VL's
-  flattened patches alike.
+  :mod:`uedpo.views` (noise, null images, crops) works on every family's layout (:mod:`uedpo.models.layouts`).
+
+Each family (:mod:`uedpo.models.families`) subclasses it with its prompt, image preparation and layout.
 """
 
 from __future__ import annotations
@@ -32,12 +34,8 @@ from uedpo.models.collate import (
     piece_strings,
     response_targets,
 )
-from uedpo.models.prompts import llava15_prompt, qwen25vl_prompt
+from uedpo.models.layouts import qwen_frames_to_patches, qwen_patches_to_frames  # noqa: F401  (re-exported)
 from uedpo.views import ViewSpec, apply_view, make_view, noised
-
-# Official LLaVA-1.5 quirk: evaluation and training use image_aspect_ratio="pad", i.e. expand2square with the
-# CLIP mean colour before CLIP's resize + centre crop (llava-hf processors crop instead; we pad first).
-LLAVA15_PAD_TO_SQUARE = True
 
 
 @dataclass
@@ -75,9 +73,16 @@ def _check_lengths(**named: Sequence) -> int:
 
 
 class VLMAdapter:
-    """Base adapter; subclasses set the prompt builder, image preparation and pixel layout hooks."""
+    """Base adapter; subclasses set the prompt builder, image preparation and pixel layout hooks.
+
+    ``explicit_position_ids``: teacher-forced forwards pass position ids that restart at each row's first
+    real token (left padding), as ``generate`` builds them; for language models with 1-D rope (Llama,
+    Mistral, Qwen2). Qwen-VL models compute their 3-D mrope positions from the attention mask themselves.
+    """
 
     family: ClassVar[str] = ""
+    explicit_position_ids: ClassVar[bool] = False
+    chat_template: ClassVar[str | None] = None  # jinja giving build_prompt's text (exports write it if missing)
 
     def __init__(self, model, processor, *, name: str = "") -> None:
         self.model = model
@@ -179,6 +184,8 @@ class VLMAdapter:
                 )
             inputs["pixel_values"] = pixel_values
         inputs["pixel_values"] = inputs["pixel_values"].to(self.device, self.dtype)
+        if self.explicit_position_ids:
+            inputs["position_ids"] = left_pad_positions(inputs["attention_mask"])
         return inputs
 
     def response_logits(
@@ -351,139 +358,3 @@ class VLMAdapter:
             new_tokens = out[:, inputs["input_ids"].shape[1] :]
             answers.extend(t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
         return answers
-
-
-def _grid(grid, merge_size: int) -> tuple[int, int, int]:
-    t, h, w = (int(v) for v in torch.as_tensor(grid).tolist())
-    if h % merge_size or w % merge_size:
-        raise ValueError(f"image_grid_thw: ({t}, {h}, {w}) is not a multiple of merge_size {merge_size}")
-    return t, h, w
-
-
-def qwen_patches_to_frames(
-    rows: torch.Tensor, grid, *, channels: int = 3, temporal_patch_size: int = 2, patch_size: int = 14,
-    merge_size: int = 2,
-) -> torch.Tensor:
-    """One image's flattened Qwen2-VL / Qwen2.5-VL patches (t·h·w, C·T·P·P) -> frames (t·T, C, h·P, w·P).
-
-    The inverse of the image processor's patchify (transformers 5.x ``Qwen2VLImageProcessorPil.patchify`` and
-    the fast processor alike): rows run over the (h/m, w/m) merge blocks in raster order, then over the m × m
-    patches inside a block (m = ``merge_size``, so that the vision merger's 2 × 2 neighbours are adjacent
-    rows); each row is C × T × P × P, a still image stored twice along T (``temporal_patch_size``).
-    """
-    t, h, w = _grid(grid, merge_size)
-    m, p, c, tp = merge_size, patch_size, channels, temporal_patch_size
-    if rows.shape != (t * h * w, c * tp * p * p):
-        raise ValueError(
-            f"pixel_values: expected ({t * h * w}, {c * tp * p * p}) patch rows for grid ({t}, {h}, {w}), "
-            f"got {tuple(rows.shape)}"
-        )
-    x = rows.reshape(t, h // m, w // m, m, m, c, tp, p, p)
-    x = x.permute(0, 6, 5, 1, 3, 7, 2, 4, 8)  # (t, T, C, h/m, m, P, w/m, m, P)
-    return x.reshape(t * tp, c, h * p, w * p)
-
-
-def qwen_frames_to_patches(
-    frames: torch.Tensor, grid, *, channels: int = 3, temporal_patch_size: int = 2, patch_size: int = 14,
-    merge_size: int = 2,
-) -> torch.Tensor:
-    """The inverse of :func:`qwen_patches_to_frames`: frames (t·T, C, h·P, w·P) -> rows (t·h·w, C·T·P·P)."""
-    t, h, w = _grid(grid, merge_size)
-    m, p, c, tp = merge_size, patch_size, channels, temporal_patch_size
-    if frames.shape != (t * tp, c, h * p, w * p):
-        raise ValueError(
-            f"frames: expected ({t * tp}, {c}, {h * p}, {w * p}) for grid ({t}, {h}, {w}), got {tuple(frames.shape)}"
-        )
-    x = frames.reshape(t, tp, c, h // m, m, p, w // m, m, p)
-    x = x.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)  # (t, h/m, w/m, m, m, C, T, P, P)
-    return x.reshape(t * h * w, c * tp * p * p)
-
-
-class LlavaAdapter(VLMAdapter):
-    """LLaVA-1.5 (``llava-hf`` layout): CLIP ``pixel_values`` (B, 3, H, W), vicuna_v1 prompt."""
-
-    family = "llava"
-    pad_to_square: ClassVar[bool] = LLAVA15_PAD_TO_SQUARE
-
-    def build_prompt(self, question: str) -> str:
-        return llava15_prompt(question)
-
-    def prepare_image(self, image: Image.Image) -> Image.Image:
-        """``expand2square`` of ``haotian-liu/LLaVA`` ``llava/mm_utils.py``: centre on a mean-colour square."""
-        image = image.convert("RGB")
-        width, height = image.size
-        if not self.pad_to_square or width == height:
-            return image
-        fill = tuple(int(x * 255) for x in self.processor.image_processor.image_mean)
-        side = max(width, height)
-        square = Image.new("RGB", (side, side), fill)
-        square.paste(image, ((side - width) // 2, (side - height) // 2))
-        return square
-
-    def model_inputs(self, batch: dict, pixel_values: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        inputs = super().model_inputs(batch, pixel_values)
-        # Left padding: positions restart at each row's first real token, exactly as generate() builds them.
-        inputs["position_ids"] = left_pad_positions(inputs["attention_mask"])
-        return inputs
-
-    def _add_noise(self, pixel_values, step, kind, generator, pair_shared):
-        from uedpo.noise import add_diffusion_noise
-
-        return add_diffusion_noise(pixel_values, step, generator=generator, kind=kind, pair_shared=pair_shared)
-
-    def _per_channel(self, values, pixel_values):
-        return torch.tensor(values, dtype=pixel_values.dtype, device=pixel_values.device).view(1, -1, 1, 1)
-
-    def to_frames(self, pixels, grid=None):
-        if pixels.ndim != 4:
-            raise ValueError(f"pixel_values: expected (N, C, H, W) images, got shape {tuple(pixels.shape)}")
-        return pixels  # already one (C, H, W) frame per image
-
-    def from_frames(self, frames, grid=None):
-        return frames
-
-
-class Qwen25VLAdapter(VLMAdapter):
-    """Qwen2.5-VL: flattened patches (num_patches, C*T*P*P) + ``image_grid_thw``, Qwen chat prompt."""
-
-    family = "qwen2_5_vl"
-
-    def build_prompt(self, question: str) -> str:
-        return qwen25vl_prompt(question)
-
-    def _patch_layout(self) -> tuple[int, int]:
-        ip = self.processor.image_processor
-        return ip.temporal_patch_size, ip.patch_size
-
-    def _add_noise(self, pixel_values, step, kind, generator, pair_shared):
-        from uedpo.noise import add_diffusion_noise_qwen_patches
-
-        temporal, patch = self._patch_layout()
-        return add_diffusion_noise_qwen_patches(
-            pixel_values, step, temporal_patch_size=temporal, patch_size=patch,
-            generator=generator, kind=kind, pair_shared=pair_shared,
-        )
-
-    def _per_channel(self, values, pixel_values):
-        # Each row is laid out C x T x P x P, so a channel's value repeats over T*P*P consecutive columns.
-        temporal, patch = self._patch_layout()
-        vec = torch.tensor(values, dtype=pixel_values.dtype, device=pixel_values.device)
-        return vec.repeat_interleave(temporal * patch * patch).view(1, -1)
-
-    def _patch_kwargs(self) -> dict[str, int]:
-        ip = self.processor.image_processor
-        return dict(channels=len(ip.image_mean), temporal_patch_size=ip.temporal_patch_size,
-                    patch_size=ip.patch_size, merge_size=ip.merge_size)
-
-    def to_frames(self, pixels, grid):
-        if grid is None:
-            raise ValueError("image_grid_thw: Qwen2.5-VL patches need the image's (t, h, w) grid to un-patchify")
-        return qwen_patches_to_frames(pixels, grid, **self._patch_kwargs())
-
-    def from_frames(self, frames, grid):
-        if grid is None:
-            raise ValueError("image_grid_thw: Qwen2.5-VL patches need the image's (t, h, w) grid to patchify")
-        return qwen_frames_to_patches(frames, grid, **self._patch_kwargs())
-
-
-ADAPTERS: dict[str, type[VLMAdapter]] = {"llava": LlavaAdapter, "qwen2_5_vl": Qwen25VLAdapter}

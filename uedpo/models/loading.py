@@ -1,6 +1,8 @@
-"""Load a LLaVA-1.5 / Qwen2.5-VL checkpoint (+ optional LoRA adapter) into a :class:`VLMAdapter`.
+"""Load a checkpoint of a registered family (+ optional LoRA adapter) into a :class:`VLMAdapter`.
 
-Safetensors only (``use_safetensors=True``; pickled ``.bin`` weights are refused, never unpickled), remote code
+The family comes from config.json ``model_type`` (:data:`uedpo.models.families.FAMILIES`: LLaVA-1.5,
+LLaVA-NeXT, LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL); original-format LLaVA checkpoints are refused
+with the conversion command (:mod:`uedpo.models.legacy`). Safetensors only (``use_safetensors=True``; pickled ``.bin`` weights are refused, never unpickled), remote code
 only when asked. Every failure a user can cause (missing or corrupt files, an adapter trained for another
 base, an unknown model family, a hub id while offline) raises :class:`ModelLoadError` with one line naming the
 file and the fix.
@@ -16,10 +18,11 @@ from pathlib import Path
 
 import torch
 
-from uedpo.models.adapter import ADAPTERS, VLMAdapter
+from uedpo.models.adapter import VLMAdapter
 from uedpo.models.errors import ModelLoadError
+from uedpo.models.families import FAMILIES
+from uedpo.models.legacy import is_original_llava, original_llava_message
 from uedpo.models.lora import attach_lora
-from uedpo.models.processors import ImageOnlyQwen2_5_VLProcessor
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +78,12 @@ def read_family(config_dir: Path, name: str) -> str:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelLoadError(f"{cfg_path}: not valid JSON ({err}); restore the file from the original checkpoint") from err
+    if isinstance(config, dict) and is_original_llava(config):
+        raise ModelLoadError(original_llava_message(config, cfg_path, name))
     family = config.get("model_type") if isinstance(config, dict) else None
-    if family not in ADAPTERS:
+    if family not in FAMILIES:
         raise ModelLoadError(
-            f"{cfg_path}: model_type {family!r} is not supported; expected one of {sorted(ADAPTERS)}"
+            f"{cfg_path}: model_type {family!r} is not supported; expected one of {sorted(FAMILIES)}"
         )
     return family
 
@@ -124,16 +129,12 @@ def resolve_device_dtype(device: str | torch.device, dtype: str | torch.dtype) -
     return dev, DTYPES[dtype]
 
 
-def _load_model(family: str, name: str, dtype: torch.dtype, trust_remote_code: bool):
-    from transformers import LlavaForConditionalGeneration, LlavaProcessor, Qwen2_5_VLForConditionalGeneration
-
-    model_cls, proc_cls = {
-        "llava": (LlavaForConditionalGeneration, LlavaProcessor),
-        "qwen2_5_vl": (Qwen2_5_VLForConditionalGeneration, ImageOnlyQwen2_5_VLProcessor),
-    }[family]
+def _load_model(family: str, name: str, dtype: torch.dtype, trust_remote_code: bool, model_kwargs: dict):
+    model_cls, proc_cls = FAMILIES[family].classes()
     try:
         model, info = model_cls.from_pretrained(
-            name, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code, output_loading_info=True
+            name, **model_kwargs, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code,
+            output_loading_info=True,
         )
         processor = proc_cls.from_pretrained(name, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
@@ -154,20 +155,31 @@ def load_adapter(
     dtype: str | torch.dtype = "auto",
     device: str | torch.device = "auto",
     trust_remote_code: bool = False,
+    model_kwargs: dict | None = None,
 ) -> VLMAdapter:
     """Load ``ckpt`` (a local directory, or a hub id when online) as a :class:`VLMAdapter` in eval mode.
 
-    The family comes from config.json ``model_type`` (``llava`` or ``qwen2_5_vl``). ``adapter_dir`` is a peft
-    LoRA adapter (``adapter_config.json`` + ``adapter_model.safetensors``) trained on this base.
+    The family comes from config.json ``model_type`` (:data:`~uedpo.models.families.FAMILIES`). ``adapter_dir``
+    is a peft LoRA adapter (``adapter_config.json`` + ``adapter_model.safetensors``) trained on this base.
+    ``model_kwargs``: extra ``from_pretrained`` keywords, the hook for loading options (``attn_implementation``,
+    ``device_map``, ``quantization_config``, ...); with ``device_map`` the model is left where it put it.
+    ``dtype``, ``use_safetensors`` and ``trust_remote_code`` are this function's own.
     """
+    model_kwargs = dict(model_kwargs or {})
+    reserved = sorted({"dtype", "torch_dtype", "use_safetensors", "trust_remote_code", "output_loading_info"}
+                      & set(model_kwargs))
+    if reserved:
+        raise ModelLoadError(f"model_kwargs: {reserved[0]!r} is set by load_adapter itself; pass it as an argument")
     name, config_dir = resolve_checkpoint(ckpt)
     family = read_family(config_dir, name)
     if Path(name).is_dir():
         check_safetensors(Path(name))
     dev, torch_dtype = resolve_device_dtype(device, dtype)
-    model, processor = _load_model(family, name, torch_dtype, trust_remote_code)
+    model, processor = _load_model(family, name, torch_dtype, trust_remote_code, model_kwargs)
     if adapter_dir is not None:
         model = attach_lora(model, Path(adapter_dir), base_name=name, family=family)
-    model.to(dev).eval()
+    if "device_map" not in model_kwargs:
+        model.to(dev)
+    model.eval()
     log.info("loaded %s (%s, %s, %s)%s", name, family, dev, torch_dtype, f" + {adapter_dir}" if adapter_dir else "")
-    return ADAPTERS[family](model, processor, name=name)
+    return FAMILIES[family].adapter(model, processor, name=name)

@@ -79,6 +79,13 @@ def _first_reason(err: Exception) -> str:
     return reason[:400]
 
 
+def check_adapter(adapter_dir: Path, *, base_name: str, family: str) -> str:
+    """The checks that need no model: files, JSON, safetensors header, recorded base family; its recorded base."""
+    config = _read_adapter_config(adapter_dir)
+    _adapter_tensor_keys(adapter_dir / ADAPTER_WEIGHTS)
+    return _check_recorded_base(config, adapter_dir, base_name, family)
+
+
 def attach_lora(model, adapter_dir: Path, *, base_name: str, family: str):
     """The base wrapped in a peft model holding the adapter (inference mode), with the checks above."""
     from peft import PeftConfig, PeftModel

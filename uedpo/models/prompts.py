@@ -7,7 +7,8 @@
   system message, then a user turn holding the vision placeholder followed by the question.
 
 The jinja templates below are saved with the tiny checkpoints so that ``processor.apply_chat_template`` gives
-the same strings as :func:`llava15_prompt` / :func:`qwen25vl_prompt` (a test checks this).
+the same strings as :func:`llava15_prompt` / :func:`qwen25vl_prompt` (a test checks this). The families added
+later keep their prompts in their own module (:mod:`uedpo.models.families`); :func:`chatml_template` is shared.
 """
 
 from __future__ import annotations
@@ -49,18 +50,30 @@ LLAVA15_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
 )
 
+def chatml_template(system: str | None, image: str) -> str:
+    """A ChatML jinja template (``<|im_start|>role\\n...<|im_end|>\\n``) for image + text user turns.
+
+    ``system``: the default system message written before a first non-system turn (None: no default, as
+    Qwen3-VL); ``image``: the text an image item renders as (the vision placeholder).
+    """
+    default_system = (
+        "{% if loop.first and message['role'] != 'system' %}"
+        "{{ '<|im_start|>system\n" + system + "<|im_end|>\n' }}{% endif %}"
+    ) if system else ""
+    return (
+        "{% for message in messages %}"
+        + default_system
+        + "{{ '<|im_start|>' + message['role'] + '\n' }}"
+        "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+        "{% for item in message['content'] %}"
+        "{% if item['type'] == 'image' %}{{ '" + image + "' }}"
+        "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+        "{% endfor %}{% endif %}"
+        "{{ '<|im_end|>\n' }}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    )
+
+
 # The image/text subset of Qwen2.5-VL-Instruct's chat template (videos and vision ids left out).
-QWEN25VL_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}"
-    "{{ '<|im_start|>system\n" + QWEN_SYSTEM + "<|im_end|>\n' }}{% endif %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' }}"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for item in message['content'] %}"
-    "{% if item['type'] == 'image' %}{{ '" + QWEN_VISION_PLACEHOLDER + "' }}"
-    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}"
-    "{{ '<|im_end|>\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+QWEN25VL_CHAT_TEMPLATE = chatml_template(QWEN_SYSTEM, QWEN_VISION_PLACEHOLDER)

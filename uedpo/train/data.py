@@ -2,7 +2,7 @@
 
 Formats (``data_format: auto`` picks one per file from the first row's keys):
 
-- ``trl``: ``{"image": "rel/or/abs.jpg", "prompt": "question", "chosen": "...", "rejected": "..."}``, optional
+- ``trl``: ``{"image": "rel/path.jpg", "prompt": "question", "chosen": "...", "rejected": "..."}``, optional
   ``id``; ``images: [path]`` (one image) is accepted for ``image``. SFT rows need only image, prompt, chosen.
 - ``rlhf_v``: ``openbmb/RLHF-V-Dataset`` rows exported to JSON/JSONL/parquet: ``image`` (a path, or a dict
   with ``bytes`` / ``path`` as the HF Image feature stores it), ``text`` = a JSON string (or object)
@@ -19,8 +19,14 @@ ShapesWorld SFT examples (:func:`benchmarks_data.shapesworld.iter_sft_examples`:
 round-trip, 25 % yes/no questions), so no image is written to disk; yes/no targets are trained as "Yes" /
 "No", the exact answers the AMBER scorer compares against.
 
-Every problem a row can have (missing field, missing or unreadable image, empty completion, duplicate id,
-several images) raises :class:`TrainDataError` naming the file, the row and the fix, before any model runs.
+Image paths are relative to ``image_dir`` (default: the data file's folder) and must stay inside it: a path
+that leaves it (``../x.png``, or an absolute path elsewhere) is refused, so a downloaded data file cannot make
+the trainer open files outside the folder the user named. The check is on the path as written (normalised,
+symlinks not followed): links the user made inside ``image_dir`` keep working.
+
+Every problem a row can have (missing field, missing or unreadable image, image outside ``image_dir``, empty
+completion, duplicate id, several images) raises :class:`TrainDataError` naming the file, the row and the
+fix, before any model runs.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import base64
 import binascii
 import io
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -276,11 +283,21 @@ def _image(row: _Row, image_dir: Path) -> tuple[Path | None, bytes | None]:
         raw = rec.get("image_path")
     if not isinstance(raw, str) or not raw:
         raise row.error("missing field 'image' (a path, or a dict with bytes or path)", "add the image")
-    path = Path(raw).expanduser()
-    path = path if path.is_absolute() else image_dir / path
+    path = _inside(row, raw, image_dir)
     if not path.is_file():
         raise row.error(f"image {raw!r} not found under {image_dir}", "set image_dir or correct the path")
     return path, None
+
+
+def _inside(row: _Row, raw: str, image_dir: Path) -> Path:
+    """``image_dir / raw``, refused when it leaves ``image_dir`` (``..`` segments, absolute paths elsewhere)."""
+    root = Path(os.path.normpath(os.path.abspath(image_dir)))
+    path = Path(os.path.normpath(os.path.join(root, raw)))  # an absolute ``raw`` replaces root here
+    if path != root and root not in path.parents:
+        raise row.error(f"image {raw!r} resolves to {path}, outside image_dir {root}",
+                        "give paths relative to image_dir (without '..'), or set image_dir to a folder that "
+                        "holds the images")
+    return path
 
 
 def _question(text: str) -> str:

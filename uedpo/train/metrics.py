@@ -185,7 +185,8 @@ class MetricsCsvCallback(TrainerCallback):
     """Append one row per logging step to ``<output_dir>/metrics.csv``, flushed to disk at once.
 
     On (re)start, rows logged after the resumed step by an interrupted run are dropped, so the file shows one
-    trajectory; a file with other columns (another loss) is replaced.
+    trajectory; a file with other columns (another loss) is replaced. The last step is always logged, so a
+    run shorter than ``logging_steps`` (or ending between two logging steps) still has its final row.
     """
 
     def __init__(self, path: str | Path, names: tuple[str, ...]) -> None:
@@ -206,6 +207,11 @@ class MetricsCsvCallback(TrainerCallback):
         writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
         writer.writerows(kept)
         atomic_write_text(self.path, header + buffer.getvalue())
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.max_steps > 0 and state.global_step >= state.max_steps:
+            control.should_log = True  # the Trainer logs every logging_steps only
+        return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "loss" not in logs:

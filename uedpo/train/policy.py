@@ -52,15 +52,39 @@ def disable_dropout(model: nn.Module) -> int:
     return changed
 
 
+def _check_loaded(result, cfg: TrainConfig) -> None:
+    """Every tensor of the start adapter went into a LoRA module and every module got its tensors (peft only
+    warns), as ``uedpo-eval --adapter`` checks (:func:`uedpo.models.lora.attach_lora`)."""
+    unused, missing = sorted(result.unexpected_keys), sorted(result.missing_keys)
+    if unused or missing:
+        example = f"unused {unused[0]}" if unused else f"missing {missing[0]}"
+        raise ConfigError(
+            f"adapter {cfg.adapter}: does not match {cfg.model}: {len(unused)} tensors unused, {len(missing)} "
+            f"missing (e.g. {example}); pass the base it was trained on"
+        )
+
+
 def wrap_lora(model: nn.Module, cfg: TrainConfig):
-    """A trainable peft model: a fresh LoRA, or ``cfg.adapter`` loaded as trainable."""
-    from peft import LoraConfig, PeftModel, get_peft_model
+    """A trainable peft model: a fresh LoRA, or ``cfg.adapter`` loaded as trainable.
+
+    The start adapter's files, format (safetensors only) and family were checked before the model loaded
+    (:func:`uedpo.trainer.preflight`); here its tensors must all fit the model."""
+    from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 
     if cfg.adapter:
         try:
-            peft_model = PeftModel.from_pretrained(model, cfg.adapter, is_trainable=True)
+            # PeftModel.from_pretrained(model, adapter, is_trainable=True), keeping load_adapter's result.
+            peft_config = PeftConfig.from_pretrained(cfg.adapter)
+            peft_config.inference_mode = False
+            mapping = getattr(model, "_checkpoint_conversion_mapping", {})
+            peft_model = PeftModel(model, peft_config)
+            _check_loaded(peft_model.load_adapter(cfg.adapter, "default", is_trainable=True, key_mapping=mapping),
+                          cfg)
             if cfg.loss != "sft":  # SFT has no reference pass
-                peft_model.load_adapter(cfg.adapter, adapter_name=REFERENCE_ADAPTER, is_trainable=False)
+                _check_loaded(peft_model.load_adapter(cfg.adapter, adapter_name=REFERENCE_ADAPTER,
+                                                      is_trainable=False, key_mapping=mapping), cfg)
+        except ConfigError:
+            raise
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise ConfigError(f"adapter {cfg.adapter}: cannot be loaded onto {cfg.model} ({first})") from err
