@@ -165,7 +165,9 @@ def build_app(
                     0.0, 1.0, value=alpha, step=0.01, label="α (exploration strength)", elem_id="alpha"
                 )
                 errors["alpha"] = _error_slot("alpha")
-                tau_s = checked_slider(0.05, 0.95, value=tau, step=0.05, label="τ (gate quantile)", elem_id="tau")
+                tau_s = checked_slider(
+                    0.05, 0.95, value=tau, step=0.05, label="τ (gate quantile)", elem_id="tau"
+                )
                 errors["tau"] = _error_slot("tau")
                 k_s = checked_slider(
                     0,
@@ -195,10 +197,14 @@ def build_app(
                         overlay_p = gr.HTML(
                             js_on_load=None, elem_id="overlay-preferred-box", elem_classes="ued-overlay-box"
                         )
-                    with gr.Column(scale=2, visible=first_obj is not None, elem_classes="ued-section") as obj_col:
+                    with gr.Column(
+                        scale=2, visible=first_obj is not None, elem_classes="ued-section"
+                    ) as obj_col:
                         gr.Markdown("### Selected object")
                         object_panel = gr.HTML(js_on_load=None, elem_id="object-panel-box")
-                with gr.Column(visible=bool(first and first.dispreferred), elem_classes="ued-section") as disp_col:
+                with gr.Column(
+                    visible=bool(first and first.dispreferred), elem_classes="ued-section"
+                ) as disp_col:
                     gr.Markdown("### Dispreferred response")
                     legend_d = gr.HTML(js_on_load=None)
                     overlay_d = gr.HTML(
@@ -242,7 +248,9 @@ def build_app(
                         compare_table = gr.Dataframe(interactive=False, elem_id="compare-table")
                     with gr.Tab("Export"):
                         with gr.Row():
-                            export_btn = gr.Button("Export this view (CSV, JSONL, offline HTML)", elem_id="export")
+                            export_btn = gr.Button(
+                                "Export this view (CSV, JSONL, offline HTML)", elem_id="export"
+                            )
                             export_all_btn = gr.Button(
                                 "Export all shown samples", elem_id="export-all", visible=samples is not None
                             )
@@ -334,7 +342,9 @@ def build_app(
         analyse = wire(session.analyse)
         refresh = wire(session.refresh)
         analyse_btn.click(analyse, analyse_inputs, outputs, api_name="analyse")
-        k_s.release(wire(session.refresh_k), refresh_inputs, outputs, api_name=False, trigger_mode="always_last")
+        k_s.release(
+            wire(session.refresh_k), refresh_inputs, outputs, api_name=False, trigger_mode="always_last"
+        )
         regate = wire(session.regate)
         regate_inputs = [state, words, alpha_s, tau_s, mode, compare_field]
         for slider in (alpha_s, tau_s):  # gates only, no forward: instant, so every change re-renders

@@ -53,9 +53,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.3, help="exploration strength α (default 0.3)")
     p.add_argument("--tau", type=float, default=0.4, help="gate quantile τ (default 0.4)")
     p.add_argument("--noise-step", type=int, default=500, help="diffusion noise step k (default 500)")
-    p.add_argument("--seed", type=int, default=0, help="the training run's seed, which seeds the noise (default 0)")
     p.add_argument(
-        "--step", type=int, default=None,
+        "--seed", type=int, default=0, help="the training run's seed, which seeds the noise (default 0)"
+    )
+    p.add_argument(
+        "--step",
+        type=int,
+        default=None,
         help="training step whose noise to rebuild: N for the step after checkpoint-N (metrics.csv step N+1); "
         "default: the fixed per-sample noise (noise_mode: fixed_per_sample)",
     )
@@ -87,7 +91,10 @@ def build_session(args: argparse.Namespace):
             blindspots=args.blindspots if args.samples else None,
         )
     bound = dict(
-        seed=args.seed, step=args.step, noise_space=args.noise_space, noise_kind=args.noise_kind,
+        seed=args.seed,
+        step=args.step,
+        noise_space=args.noise_space,
+        noise_kind=args.noise_kind,
         add_eos=not args.no_eos,
     )
     analyse_fn = functools.partial(analyse_pair, load_adapter(args.ckpt, adapter_dir=args.adapter), **bound)

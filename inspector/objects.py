@@ -139,7 +139,10 @@ def object_panel_html(
     rows.append(("clear ÷ blurred", ratio))
     branch = f" ({html.escape(str(details['branch']))} branch)" if "branch" in details else ""
     rows.append(
-        ("file: u · Δ · type", f"{_num(obj.u, '+.4f')} · {_num(obj.delta, '+.4f')} · {html.escape(obj.type)}{branch}")
+        (
+            "file: u · Δ · type",
+            f"{_num(obj.u, '+.4f')} · {_num(obj.delta, '+.4f')} · {html.escape(obj.type)}{branch}",
+        )
     )
     if "blurred_argmax" in details:
         rows.append(("guess â, blurred", html.escape(repr(details["blurred_argmax"]))))
@@ -152,16 +155,18 @@ def object_panel_html(
         rows.append(("this page: u · Δ · type", page))
         rows.append(("this page: p, clear", _num(math.exp(sum(t.logprob for t in tokens)))))
         if tokens[0].type != obj.type:
-            rows.append((
-                "",
-                "<span class='ued-muted'>types may differ by design: the writer gates the probe without EOS "
-                "(hallucinated words in the dispreferred branch); this page gates it as the preferred response, "
-                "EOS included, as training does</span>",
-            ))
+            rows.append(
+                (
+                    "",
+                    "<span class='ued-muted'>types may differ by design: the writer gates the probe without EOS "
+                    "(hallucinated words in the dispreferred branch); this page gates it as the preferred response, "
+                    "EOS included, as training does</span>",
+                )
+            )
     elif probe_analysed:
         rows.append(("this page", '<span class="ued-warn">the object\'s tokens are not in the probe</span>'))
     else:
-        rows.append(("this page", "analysing the probe…"))
+        rows.append(("this page", "the analysed text is not this probe (shown below)"))
     for key in ("group", "probe_kind"):
         if key in details:
             rows.append((key.replace("_", " "), html.escape(str(details[key]))))
@@ -170,10 +175,16 @@ def object_panel_html(
         rows.append(("file's run", html.escape(run)))
     mismatch = _run_mismatch(obj, settings)
     if mismatch:
-        rows.append(("", f"<span class='ued-warn'>⚠ {html.escape('; '.join(mismatch))}: numbers can differ</span>"))
+        rows.append(
+            ("", f"<span class='ued-warn'>⚠ {html.escape('; '.join(mismatch))}: numbers can differ</span>")
+        )
     where = f' <span class="ued-muted">({html.escape(obj.where)})</span>' if obj.where else ""
     reading = VERDICT_READINGS.get(obj.verdict, "")
-    kind = f" · {html.escape(str(details['object_class']))}" if details.get("object_class", obj.word) != obj.word else ""
+    kind = (
+        f" · {html.escape(str(details['object_class']))}"
+        if details.get("object_class", obj.word) != obj.word
+        else ""
+    )
     return (
         f"<div {head}><h4>{html.escape(obj.word)} <span class='ued-muted'>{html.escape(obj.status)}{kind}</span></h4>"
         f'<span id="object-verdict" class="ued-verdict ued-verdict-{html.escape(obj.verdict)}">'

@@ -41,8 +41,19 @@ from inspector.errors import InputError
 
 PAIR_FIELDS = ("image", "prompt", "chosen", "rejected")  # "id" optional, as in the trainer's format
 EVAL_FIELDS = ("bench", "id", "image", "question", "response")
-BLINDSPOT_FIELDS = ("id", "status", "word", "tokens", "u", "delta", "p_clear", "p_blurred", "type", "verdict",
-                    "probe")
+BLINDSPOT_FIELDS = (
+    "id",
+    "status",
+    "word",
+    "tokens",
+    "u",
+    "delta",
+    "p_clear",
+    "p_blurred",
+    "type",
+    "verdict",
+    "probe",
+)
 STATUSES = ("hallucinated", "missed", "grounded")
 VERDICTS = ("prior-driven", "image-driven", "blind-spot", "seen")
 # Run settings a blind-spot row may carry (``k`` from its ``view`` record); shown beside the object and
@@ -432,7 +443,9 @@ class _Loader:
 
     def _add_blind(self, row: dict, path: Path, number: int) -> None:
         where = f"{path.name} line {number}"
-        parsed = parse_blindspot_row(row, base=path.parent, image_dir=self.image_dir, line=number, where=where)
+        parsed = parse_blindspot_row(
+            row, base=path.parent, image_dir=self.image_dir, line=number, where=where
+        )
         rows = self.blind.setdefault(parsed.id, [])
         for earlier in rows:
             if earlier.obj.key == parsed.obj.key:
@@ -442,7 +455,9 @@ class _Loader:
             for name in ("image", "question", "response"):
                 mine, theirs = getattr(parsed, name), getattr(earlier, name)
                 if mine is not None and theirs is not None and mine != theirs:
-                    raise InputError(f"field {name!r} differs from {earlier.obj.where}'s; one item has one {name}")
+                    raise InputError(
+                        f"field {name!r} differs from {earlier.obj.where}'s; one item has one {name}"
+                    )
         rows.append(parsed)
         if parsed.id not in self.order:
             self.order.append(parsed.id)

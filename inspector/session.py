@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import logging
 import math
+import re
 import tempfile
 import time
 import uuid
@@ -48,7 +49,10 @@ log = logging.getLogger(__name__)
 # (image, question, preferred, dispreferred, *, alpha, tau, noise_step, sample_id) -> PairView
 AnalyseFn = Callable[..., PairView]
 OVERLAY_IDS = {"preferred": "token-overlay", "dispreferred": "token-overlay-dispreferred"}
-COMPARE_OVERLAY_IDS = {"preferred": "token-overlay-compare", "dispreferred": "token-overlay-compare-dispreferred"}
+COMPARE_OVERLAY_IDS = {
+    "preferred": "token-overlay-compare",
+    "dispreferred": "token-overlay-compare-dispreferred",
+}
 COMPARE_OVERLAY_ID = COMPARE_OVERLAY_IDS["preferred"]
 # Controls an error can be shown beside (``error:<field>`` outputs; the page's ``#error-<field>``).
 ERROR_FIELDS = (
@@ -86,7 +90,11 @@ class ModelInfo:
 
     @property
     def label(self) -> str:
-        return f"{self.checkpoint} + adapter {self.adapter}" if self.adapter else f"{self.checkpoint} (no adapter)"
+        return (
+            f"{self.checkpoint} + adapter {self.adapter}"
+            if self.adapter
+            else f"{self.checkpoint} (no adapter)"
+        )
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,15 @@ def _settings(alpha, tau, noise_step) -> tuple[float, float, int]:
 
 def _error_html(message: str) -> str:
     return f'<div class="ued-field-error" role="alert">{html.escape(message)}</div>'
+
+
+def _markdown_html(text: str) -> str:
+    """The few Markdown marks of a response note (bold, code) as HTML, for the offline report."""
+    if not text:
+        return ""
+    body = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text, quote=False))
+    body = re.sub(r"`(.+?)`", r"<code>\1</code>", body)
+    return f"<p class='ued-meta'>{body}</p>"
 
 
 def _infer_field(message: str) -> str | None:
@@ -229,8 +246,19 @@ class InspectorSession:
         )
 
     def _run_analysis(
-        self, upload, sample_label, question, preferred, dispreferred, words_text, alpha, tau, noise_step,
-        mode, compare_field, object_key,
+        self,
+        upload,
+        sample_label,
+        question,
+        preferred,
+        dispreferred,
+        words_text,
+        alpha,
+        tau,
+        noise_step,
+        mode,
+        compare_field,
+        object_key,
     ) -> dict:
         alpha, tau, noise_step = _settings(alpha, tau, noise_step)
         sample = self._sample(sample_label)
@@ -280,7 +308,9 @@ class InspectorSession:
     ) -> dict:
         """Run the forwards for the inputs (the Analyse button)."""
         args = (upload, sample_label, question, preferred, dispreferred, words_text, alpha, tau, noise_step)
-        return self._guard(lambda: self._run_analysis(*args, mode, compare_field, object_key), where="analyze")
+        return self._guard(
+            lambda: self._run_analysis(*args, mode, compare_field, object_key), where="analyze"
+        )
 
     def refresh(
         self,
@@ -387,7 +417,10 @@ class InspectorSession:
                 if sample is not None and object_key:
                     raise InputError(f"sample {sample.id}: no object {object_key!r}; pick one from the list")
                 return {}
-            return {"preferred": obj.probe, "status": f"object {obj.word!r} ({obj.status}) of sample {sample.id}"}
+            return {
+                "preferred": obj.probe,
+                "status": f"object {obj.word!r} ({obj.status}) of sample {sample.id}",
+            }
 
         return self._guard(run, where="object")
 
@@ -445,13 +478,19 @@ class InspectorSession:
             name: compare_responses(a.analyses[name], b.analyses[name], label_a=label_a, label_b=label_b)
             for name in a.analyses
         }
-        frames = [c.frame().assign(response=name) for name, c in comparisons.items()]
+        frames = [c.frame() for c in comparisons.values()]
+        for name, frame in zip(comparisons, frames, strict=True):
+            frame.insert(0, "response", name)
         flips = ", ".join(f"{name}: {c.n_flips}" for name, c in comparisons.items())
         key = {"u": "du", "delta": "ddelta", "lambda": "dlam"}[field_name]
         scale = max((abs(getattr(d, key)) for c in comparisons.values() for d in c.tokens), default=0.0)
         overlays = {
             name: render.compare_overlay_html(
-                b.analyses[name], comparisons[name], field_name, element_id=COMPARE_OVERLAY_IDS[name], branch=name
+                b.analyses[name],
+                comparisons[name],
+                field_name,
+                element_id=COMPARE_OVERLAY_IDS[name],
+                branch=name,
             )
             for name in comparisons
         }
@@ -566,7 +605,9 @@ class InspectorSession:
             matches, flagged = _flagged(view, words)
             frames = [export.tokens_frame(view.analyses, flagged, meta=self._meta(view, "a"))]
             if state.view_b is not None:
-                frames.append(export.tokens_frame(state.view_b.analyses, flagged, meta=self._meta(state.view_b, "b")))
+                frames.append(
+                    export.tokens_frame(state.view_b.analyses, flagged, meta=self._meta(state.view_b, "b"))
+                )
             frame = pd.concat(frames, ignore_index=True)
             figs = [figures.scatter_u_delta(view.preferred), figures.token_bars(view.preferred)]
             if view.dispreferred:
@@ -578,13 +619,10 @@ class InspectorSession:
             )
             rendered = self.render_state(state, words, "type", "u")
             if state.sample is not None and state.sample.objects:
-                extra["Blind-spot objects"] = objects_frame(state.sample, {view.preferred_text: view.preferred})
-            notes = [
-                f"<p class='ued-meta'>{html.escape(rendered['response_note'])}</p>"
-                if rendered["response_note"]
-                else "",
-                rendered["object_panel"],
-            ]
+                extra["Blind-spot objects"] = objects_frame(
+                    state.sample, {view.preferred_text: view.preferred}
+                )
+            notes = [_markdown_html(rendered["response_note"]), rendered["object_panel"]]
             html_text = export.report_html(
                 view.analyses,
                 figs,
@@ -597,7 +635,11 @@ class InspectorSession:
                 notes=[n for n in notes if n],
             )
             folder, paths = self._write(
-                {"tokens.csv": export.to_csv(frame), "tokens.jsonl": export.to_jsonl(frame), "report.html": html_text}
+                {
+                    "tokens.csv": export.to_csv(frame),
+                    "tokens.jsonl": export.to_jsonl(frame),
+                    "report.html": html_text,
+                }
             )
             return {"files": paths, "status": f"✓ exported {len(frame)} tokens to {folder}"}
 
@@ -645,7 +687,9 @@ class InspectorSession:
                     _, flagged = _flagged(view, list(sample.hallucinated))
                     objs = [o for o in sample.objects if o.probe == text]
                     marks = {
-                        i: o.word for o in objs for i in object_tokens([x.token for x in view.preferred.tokens], o)
+                        i: o.word
+                        for o in objs
+                        for i in object_tokens([x.token for x in view.preferred.tokens], o)
                     }
                     frames.append(
                         export.tokens_frame(
@@ -688,7 +732,9 @@ class InspectorSession:
                 "k": str(k),
                 "samples": str(len(items)),
             }
-            tables = {"Blind-spot objects": pd.concat(object_frames, ignore_index=True)} if object_frames else {}
+            tables = (
+                {"Blind-spot objects": pd.concat(object_frames, ignore_index=True)} if object_frames else {}
+            )
             if skipped:
                 tables["Skipped"] = pd.DataFrame({"problem": skipped})
             texts = {"tokens.csv": export.to_csv(frame), "tokens.jsonl": export.to_jsonl(frame)}

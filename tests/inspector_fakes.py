@@ -39,13 +39,20 @@ def synthetic_view(
     tau: float = 0.4,
     noise_step: int = 500,
     checkpoint: str = "fake",
+    sample_id: str = "",
 ) -> PairView:
     seed = zlib.crc32(f"{preferred}|{noise_step}|{checkpoint}".encode())
     branches = [branch(words(preferred), seed)]
     if dispreferred:
         branches.append(branch(words(dispreferred), seed + 1))
     return view_from_signals(
-        "q", tuple(branches), alpha=alpha, tau=tau, noise_step=noise_step, checkpoint=checkpoint
+        "q",
+        tuple(branches),
+        alpha=alpha,
+        tau=tau,
+        noise_step=noise_step,
+        checkpoint=checkpoint,
+        sample_id=sample_id,
     )
 
 
@@ -61,14 +68,22 @@ def fake_analyse(
     if "CRASH" in preferred:
         raise RuntimeError("simulated crash inside the model")
     return synthetic_view(
-        preferred, dispreferred, alpha=alpha, tau=tau, noise_step=noise_step, checkpoint=checkpoint
+        preferred,
+        dispreferred,
+        alpha=alpha,
+        tau=tau,
+        noise_step=noise_step,
+        checkpoint=checkpoint,
+        sample_id=sample_id,
     )
 
 
 BLIND_RESPONSE = "a red car is parked next to a dog and a tree ."
 
 
-def blindspot_row(item_id, status, word, verdict, type_, *, probe=None, u=0.25, delta=-0.5, p=(0.6, 0.5), **extra):
+def blindspot_row(
+    item_id, status, word, verdict, type_, *, probe=None, u=0.25, delta=-0.5, p=(0.6, 0.5), **extra
+):
     """One row of a ``uedpo-eval --blindspots`` file (``OUT/<bench>/blindspots.jsonl``), with the usual extras."""
     row = {
         "bench": "amber",
@@ -105,12 +120,23 @@ def blindspot_fixture() -> list[dict]:
         blindspot_row(1, "hallucinated", "dog", "prior-driven", "type-ii", p=(0.41, 0.38)),
         blindspot_row(1, "grounded", "car", "seen", "ungated", p=(0.72, 0.2)),
         blindspot_row(
-            1, "missed", "cat", "blind-spot", "type-i", probe=BLIND_RESPONSE + " There is also a cat .",
-            u=0.8, p=(0.02, 0.019),
+            1,
+            "missed",
+            "cat",
+            "blind-spot",
+            "type-i",
+            probe=BLIND_RESPONSE + " There is also a cat .",
+            u=0.8,
+            p=(0.02, 0.019),
         ),
         blindspot_row(2, "grounded", "tree", "seen", "ungated"),
         blindspot_row(
-            3, "missed", "bench", "seen", "ungated", probe=BLIND_RESPONSE + " There is also a bench .",
+            3,
+            "missed",
+            "bench",
+            "seen",
+            "ungated",
+            probe=BLIND_RESPONSE + " There is also a bench .",
             p=(0.3, 0.05),
         ),
     ]

@@ -220,3 +220,23 @@ def test_a_failure_while_writing_leaves_nothing(bases, loras, tmp_path, monkeypa
               "--merge"])
     assert not (tmp_path / "o").exists()
     _no_leftovers(tmp_path)
+
+
+def test_a_checkpoint_directory_takes_the_runs_config(tmp_path):
+    from uedpo.export_card import read_run_config
+
+    (tmp_path / "run" / "checkpoint-20").mkdir(parents=True)
+    (tmp_path / "run" / "config.yaml").write_text("loss: dpo\ndata: pairs.json\n")
+    assert read_run_config(tmp_path / "run" / "checkpoint-20") == ({"loss": "dpo", "data": "pairs.json"},
+                                                                   "loss: dpo\ndata: pairs.json\n")
+    assert read_run_config(tmp_path / "run" / "elsewhere") == ({}, None)
+
+
+def test_the_console_script_is_declared():
+    import importlib
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, attr = scripts["uedpo-export"].partition(":")
+    assert getattr(importlib.import_module(module), attr) is main

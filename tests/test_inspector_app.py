@@ -171,5 +171,7 @@ def test_filter_and_batch_export_endpoints(app):
     status = next(o for o in out if isinstance(o, str) and o.startswith(("✓", "⚠")))
     assert status.startswith("✓ exported 1 analyses of 1 shown samples"), status
     assert sorted(Path(p).name for p in next(o for o in out if isinstance(o, list))) == [
-        "report.html", "tokens.csv", "tokens.jsonl"
+        "report.html",
+        "tokens.csv",
+        "tokens.jsonl",
     ]

@@ -17,10 +17,20 @@ from inspector import cli
 
 QUESTION = "Please describe this image in detail."
 ITEMS = [  # (response, hallucinated (word, class), words, mentioned, ground truth), as CHAIR scores them
-    ("a dog is sitting on a bench near a car .", [["car", "car"]], ["dog", "bench", "car"],
-     ["dog", "bench", "car"], ["dog", "bench", "person"]),
-    ("two cats and a bowl on the table .", [["bowl", "bowl"]], ["cat", "bowl"], ["cat", "bowl"],
-     ["cat", "dining table", "cup"]),
+    (
+        "a dog is sitting on a bench near a car .",
+        [["car", "car"]],
+        ["dog", "bench", "car"],
+        ["dog", "bench", "car"],
+        ["dog", "bench", "person"],
+    ),
+    (
+        "two cats and a bowl on the table .",
+        [["bowl", "bowl"]],
+        ["cat", "bowl"],
+        ["cat", "bowl"],
+        ["cat", "dining table", "cup"],
+    ),
 ]
 
 
@@ -33,10 +43,23 @@ def write_chair_run(root, ckpt):
     for i, (response, hal, words, mentioned, gt) in enumerate(ITEMS, start=1):
         image = f"COCO_val2014_{i:012d}.jpg"
         Image.new("RGB", (30 + 5 * i, 28), (40 * i, 100, 200 - 30 * i)).save(root / "img" / image)
-        rows.append({"bench": "chair", "id": i, "image": image, "question": QUESTION, "response": response,
-                     "hallucinated": [w for w, _ in hal],
-                     "record": {"image_id": i, "mentioned": mentioned, "words": words, "hallucinated": hal,
-                                "gt_objects": sorted(gt)}})
+        rows.append(
+            {
+                "bench": "chair",
+                "id": i,
+                "image": image,
+                "question": QUESTION,
+                "response": response,
+                "hallucinated": [w for w, _ in hal],
+                "record": {
+                    "image_id": i,
+                    "mentioned": mentioned,
+                    "words": words,
+                    "hallucinated": hal,
+                    "gt_objects": sorted(gt),
+                },
+            }
+        )
     out = root / "out" / "chair"
     out.mkdir(parents=True)
     (out / "results.items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -52,8 +75,19 @@ def test_the_writers_blindspot_file_opens_and_its_numbers_agree(tmp_path, capsys
 
     ckpt = build_tiny("llava", tmp_path / "ckpt", seed=0)
     items = write_chair_run(tmp_path, ckpt)
-    code = eval_main(["--bench", "chair", "--ckpt", str(ckpt), "--blindspots-from", str(items),
-                      "--image-dir", str(tmp_path / "img"), "--quiet"])
+    code = eval_main(
+        [
+            "--bench",
+            "chair",
+            "--ckpt",
+            str(ckpt),
+            "--blindspots-from",
+            str(items),
+            "--image-dir",
+            str(tmp_path / "img"),
+            "--quiet",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     path = items.parent / "blindspots.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

@@ -2,14 +2,15 @@
 
 The page's numbers (read from the overlay's data attributes) must equal the library's, computed here
 directly through the adapter + ``uedpo.signals`` + ``uedpo.analysis``; a blind-spot file's numbers (written
-here from those same library numbers, as ``uedpo-eval --blindspots`` would) must come back from the page. Needs Debian's ``chromium`` and the
-``playwright`` package (never ``playwright install``); skips without them, and fails without them when ``CI``
-is set.
+here from those same library numbers, as ``uedpo-eval --blindspots`` would) must come back from the page.
+Needs Debian's ``chromium`` and the ``playwright`` package (never ``playwright install``); skips without
+them, and fails without them when ``CI`` is set.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -38,8 +39,8 @@ CHROMIUM_ARGS = [
 ]
 EVAL_RESPONSE = "a dog and a red car are next to a green tree ."
 CAT_PROBE = EVAL_RESPONSE + " there is also a cat ."
-# Probabilities with many digits: the page must show the file's, not recompute or round them.
-P_CAT, P_DOG = (0.0213456789, 0.0198765432), (0.4123456789, 0.3987654321)
+# p(blurred) with many digits: the page must show the file's, not recompute or round it.
+P_BLURRED = {"cat": 0.0198765432, "dog": 0.3987654321, "car": 0.2, "tree": 0.1}
 READ_SPANS = """sel => [...document.querySelectorAll(sel + ' .ued-tok')].map(e => ({
     u: e.dataset.u, delta: e.dataset.delta, lambda: e.dataset.lambda, type: e.dataset.type,
     id: e.dataset.tokenId, index: e.dataset.index, token: e.dataset.token,
@@ -118,20 +119,46 @@ def blindspot_rows(adapter) -> list[dict]:
     and b2 (a grounded tree): u, Δ and type from the library, as the writer computes them; extra fields too."""
     (resp,) = direct(adapter, [EVAL_RESPONSE], sample_id="b1")
     (probe,) = direct(adapter, [CAT_PROBE], sample_id="b1")
-    item = {"bench": "amber", "image": "street.png", "question": QUESTION, "response": EVAL_RESPONSE,
-            "ckpt": "tiny", "adapter": None, "seed": 0, "step": None, "extra": {"ignored": True}}
+    assert (
+        token_of(probe, " cat", last=True).u > 0
+    )  # the writer's rule: a missed object is a blind spot iff u > 0
+    item = {
+        "bench": "amber",
+        "image": "street.png",
+        "question": QUESTION,
+        "response": EVAL_RESPONSE,
+        "ckpt": "tiny",
+        "adapter": None,
+        "seed": 0,
+        "step": None,
+        "extra": {"ignored": True},
+    }
 
-    def row(item_id, status, word, verdict, tok, p, probe_text):
-        return {**item, "id": item_id, "status": status, "word": word, "tokens": [tok.token], "u": tok.u,
-                "delta": tok.delta, "p_clear": p[0], "p_blurred": p[1], "type": tok.type, "verdict": verdict,
-                "probe": probe_text, "object_class": word}
+    def row(item_id, status, word, verdict, analysis, probe_text, *, last=False):
+        hits = [t for t in analysis.tokens if t.token == " " + word]
+        tok = hits[-1] if last else hits[0]
+        return {
+            **item,
+            "id": item_id,
+            "status": status,
+            "word": word,
+            "tokens": [tok.token],
+            "u": tok.u,
+            "delta": tok.delta,
+            "p_clear": math.exp(tok.logprob),
+            "p_blurred": P_BLURRED[word],
+            "type": tok.type,
+            "verdict": verdict,
+            "probe": probe_text,
+            "object_class": word,
+            "token_index": [tok.index],
+        }
 
     return [
-        row("b1", "hallucinated", "dog", "prior-driven", token_of(resp, " dog"), P_DOG, EVAL_RESPONSE),
-        row("b1", "grounded", "car", "seen", token_of(resp, " car"), (0.7, 0.2), EVAL_RESPONSE),
-        row("b1", "missed", "cat", "blind-spot", token_of(probe, " cat", last=True), P_CAT, CAT_PROBE),
-        {**row("b2", "grounded", "tree", "seen", token_of(resp, " tree"), (0.6, 0.1), EVAL_RESPONSE),
-         "question": QUESTION},
+        row("b1", "hallucinated", "dog", "prior-driven", resp, EVAL_RESPONSE),
+        row("b1", "grounded", "car", "seen", resp, EVAL_RESPONSE),
+        row("b1", "missed", "cat", "blind-spot", probe, CAT_PROBE, last=True),
+        row("b2", "grounded", "tree", "seen", resp, EVAL_RESPONSE),
     ]
 
 
@@ -321,9 +348,12 @@ def test_blind_spot_filter_and_the_objects_numbers_from_the_file(served, page):
     assert tab.input_value("#preferred textarea") == CAT_PROBE
     # The object's token of the probe, as the page computed it, carries the file's u.
     spans = tab.evaluate(READ_SPANS, "#token-overlay")
-    marked = tab.evaluate("() => [...document.querySelectorAll('#token-overlay [data-object]')].map(e => e.dataset)")
+    marked = tab.evaluate(
+        "() => [...document.querySelectorAll('#token-overlay [data-object]')].map(e => e.dataset)"
+    )
     assert [m["token"] for m in marked] == [" cat"] and marked[0]["index"] == str(len(spans) - 3)
     assert float(marked[0]["u"]) == pytest.approx(cat["u"], rel=1e-6, abs=1e-6)
+    assert math.exp(float(marked[0]["logprob"])) == pytest.approx(cat["p_clear"], rel=1e-6)
     assert marked[0]["type"] == cat["type"]
     (want,) = direct(adapter, [CAT_PROBE], sample_id="b1")
     assert_page_matches(spans, want)
@@ -337,9 +367,13 @@ def test_blind_spot_filter_and_the_objects_numbers_from_the_file(served, page):
     dog = next(r for r in blind if r["word"] == "dog")
     panel = tab.evaluate("() => ({...document.querySelector('#object-panel').dataset})")
     assert (float(panel["pClear"]), float(panel["pBlurred"]), panel["verdict"]) == (
-        dog["p_clear"], dog["p_blurred"], "prior-driven"
+        dog["p_clear"],
+        dog["p_blurred"],
+        "prior-driven",
     )
-    marked = tab.evaluate("() => [...document.querySelectorAll('#token-overlay [data-object]')].map(e => e.dataset)")
+    marked = tab.evaluate(
+        "() => [...document.querySelectorAll('#token-overlay [data-object]')].map(e => e.dataset)"
+    )
     assert [m["token"] for m in marked] == [" dog"]
     assert float(marked[0]["u"]) == pytest.approx(dog["u"], rel=1e-6, abs=1e-6)
     assert "greedy output" in tab.inner_text("#response-note")
@@ -351,4 +385,6 @@ def test_blind_spot_filter_and_the_objects_numbers_from_the_file(served, page):
     tab.wait_for_function("() => document.querySelector('#filter-count').innerText.includes('1 of 4 items')")
     tab.fill("#search textarea, #search input", "zebra")
     tab.press("#search textarea, #search input", "Enter")
-    tab.wait_for_function("() => document.querySelector('#filter-count').innerText.includes('no item matches')")
+    tab.wait_for_function(
+        "() => document.querySelector('#filter-count').innerText.includes('no item matches')"
+    )

@@ -74,9 +74,22 @@ def test_blindspot_file_opens_alone_or_joined_to_the_per_item_file(tmp_path, ckp
     assert session.model_a.label == f"{ckpt} (no adapter)" and session.compare_fn is None
     bare = [{k: v for k, v in r.items() if k not in ("image", "question", "response")} for r in rows]
     (tmp_path / "bare.jsonl").write_text("".join(json.dumps(r) + "\n" for r in bare))
-    items = [{"bench": "amber", "id": i, "image": "img.png", "question": "Q?", "response": "a dog ."} for i in (1, 2)]
+    items = [
+        {"bench": "amber", "id": i, "image": "img.png", "question": "Q?", "response": "a dog ."}
+        for i in (1, 2)
+    ]
     (tmp_path / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
-    args = ["--ckpt", str(ckpt), "--samples", str(tmp_path / "items.jsonl"), "--blindspots", str(tmp_path / "bare.jsonl")]
+    args = [
+        "--ckpt",
+        str(ckpt),
+        "--samples",
+        str(tmp_path / "items.jsonl"),
+        "--blindspots",
+        str(tmp_path / "bare.jsonl"),
+    ]
     joined = cli.build_session(cli.parser().parse_args(args)).samples
-    assert [(s.id, s.kind, s.question) for s in joined.samples] == [("1", "blindspots", "Q?"), ("2", "blindspots", "Q?")]
+    assert [(s.id, s.kind, s.question) for s in joined.samples] == [
+        ("1", "blindspots", "Q?"),
+        ("2", "blindspots", "Q?"),
+    ]
     assert len(joined.errors) == 1 and "blind-spot item '3' has no image or question" in joined.errors[0]

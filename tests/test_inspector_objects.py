@@ -74,7 +74,10 @@ def test_object_panel_shows_the_file_numbers_beside_the_page_tokens():
     assert f"{token.u:+.4f}" in html_text and "b.jsonl line 3" in html_text
     assert "seed 3 in the file, 0 here: numbers can differ" in html_text
     waiting = object_panel_html(row, view.preferred, (), probe_analysed=False)
-    assert "analysing the probe" in waiting and object_panel_html(None, view.preferred, (), probe_analysed=True) == ""
+    assert (
+        "the analysed text is not this probe" in waiting
+        and object_panel_html(None, view.preferred, (), probe_analysed=True) == ""
+    )
 
 
 def _eval_sample(tmp_path, response="a dog ."):
@@ -87,7 +90,10 @@ def test_response_note_says_when_the_text_is_greedy_and_points_to_the_probes(tmp
     sample = _eval_sample(tmp_path)
     view = synthetic_view("a dog .")
     note = response_note(sample, "a dog .", view.preferred)
-    assert note.startswith("**The model's own greedy output.**") and "≤ 0 for every token by construction" in note
+    assert (
+        note.startswith("**The model's own greedy output.**")
+        and "≤ 0 for every token by construction" in note
+    )
     n_pos = sum(t.u > 0 for t in view.preferred.tokens)
     assert (f"{n_pos} of 3 tokens have u > 0" in note) == (n_pos > 0)
     assert "uedpo-eval --blindspots" in note
@@ -99,8 +105,16 @@ def test_response_note_says_when_the_text_is_greedy_and_points_to_the_probes(tmp
 def test_response_note_for_a_blindspot_item(tmp_path):
     rows = blindspot_fixture()[:3]
     objects = tuple(obj(r["word"], status=r["status"], probe=r["probe"]) for r in rows)
-    sample = Sample("1", tmp_path / "img.png", "Q", BLIND_RESPONSE, None, kind="blindspots", objects=objects,
-                    response=BLIND_RESPONSE)
+    sample = Sample(
+        "1",
+        tmp_path / "img.png",
+        "Q",
+        BLIND_RESPONSE,
+        None,
+        kind="blindspots",
+        objects=objects,
+        response=BLIND_RESPONSE,
+    )
     greedy = response_note(sample, BLIND_RESPONSE, None)
     assert greedy.startswith("**The model's own greedy output.**") and "pick a missed object (cat)" in greedy
     probe = response_note(sample, rows[2]["probe"], None)

@@ -119,17 +119,31 @@ def test_type_tooltips_state_what_lambda_is_for_the_type():
             record(1, " cat", 1.2, -2.0, 1.62, "type-i"),
             record(2, " a", 0.0, 1.0, 1.0, "ungated"),
         ),
-        threshold=-0.8, mu=0.6, sigma=0.4, n_gated=2, alpha=0.8, tau=0.4,
+        threshold=-0.8,
+        mu=0.6,
+        sigma=0.4,
+        n_gated=2,
+        alpha=0.8,
+        tau=0.4,
     )
     tips = [s["title"] for s in parse(render.overlay_html(analysis, "type", element_id="o")).tokens]
-    assert "λ = 1.310, boosted +31.0%; Type-II λ lies in (1, 1.400], less than a Type-I token's (1.400, 1.800)" in tips[0]
+    assert (
+        "λ = 1.310, boosted +31.0%; Type-II λ lies in (1, 1.400], less than a Type-I token's (1.400, 1.800)"
+        in tips[0]
+    )
     assert "λ = 1.620, +62.0% weight; Type-I λ lies in (1.400, 1.800)" in tips[1]
     assert "λ = 1, plain DPO weight" in tips[2]
     assert not any("unchanged" in t for t in tips)
     assert "unchanged" not in "".join(render.TYPE_MEANINGS.values())
     disp = ResponseAnalysis(
-        preferred=False, tokens=(record(0, " cat", 0.1, 2.0, 0.85, "eased"),), threshold=1.0, mu=0.1,
-        sigma=0.0, n_gated=1, alpha=0.3, tau=0.4,
+        preferred=False,
+        tokens=(record(0, " cat", 0.1, 2.0, 0.85, "eased"),),
+        threshold=1.0,
+        mu=0.1,
+        sigma=0.0,
+        n_gated=1,
+        alpha=0.3,
+        tau=0.4,
     )
     (tip,) = [s["title"] for s in parse(render.overlay_html(disp, "type", element_id="o")).tokens]
     assert "λ = 0.850, penalised 15.0% less; eased λ lies in (0.700, 1)" in tip

@@ -167,7 +167,11 @@ def test_blindspot_rows_group_into_items_with_their_objects(folder):
     sf = read_samples(write_jsonl(folder / "blindspots.jsonl", blindspot_fixture()))
     assert sf.errors == () and [s.id for s in sf.samples] == ["1", "2", "3"]
     one = sf.samples[0]
-    assert one.kind == "blindspots" and one.image == folder / "img.png" and one.question == "Describe this image."
+    assert (
+        one.kind == "blindspots"
+        and one.image == folder / "img.png"
+        and one.question == "Describe this image."
+    )
     assert one.preferred == one.response == BLIND_RESPONSE and one.dispreferred is None
     assert [(o.word, o.status, o.verdict, o.type) for o in one.objects] == [
         ("dog", "hallucinated", "prior-driven", "type-ii"),
@@ -182,7 +186,11 @@ def test_blindspot_rows_group_into_items_with_their_objects(folder):
     assert one.hallucinated == ("dog",) and one.missed == ("cat",) and one.blind_spots == ("cat",)
     assert one.label == "1 · hallucinated: dog · missed: cat · blind spots: cat"
     assert sf.samples[1].label == "2 · clean" and sf.samples[2].label == "3 · missed: bench"
-    assert one.object(cat.key) is cat and one.first_object("missed") is cat and one.first_object() is one.objects[0]
+    assert (
+        one.object(cat.key) is cat
+        and one.first_object("missed") is cat
+        and one.first_object() is one.objects[0]
+    )
 
 
 def test_blindspot_rows_tolerate_extra_fields_and_spelling_variants(folder):
@@ -197,7 +205,11 @@ def test_blindspot_rows_tolerate_extra_fields_and_spelling_variants(folder):
 
 def test_broken_blindspot_rows_are_one_line_naming_file_line_and_fix(folder):
     good = blindspot_row(5, "grounded", "car", "seen", "ungated")
-    no_u = {k: v for k, v in blindspot_row(6, "missed", "cat", "seen", "ungated").items() if k not in ("u", "probe")}
+    no_u = {
+        k: v
+        for k, v in blindspot_row(6, "missed", "cat", "seen", "ungated").items()
+        if k not in ("u", "probe")
+    }
     rows = [
         good,
         no_u,
@@ -229,14 +241,21 @@ def test_broken_blindspot_rows_are_one_line_naming_file_line_and_fix(folder):
 
 
 def test_blindspot_items_without_image_take_it_from_the_per_item_file(folder):
-    bare = {k: v for k, v in blindspot_row(7, "missed", "cat", "blind-spot", "type-i").items()
-            if k not in ("image", "question", "response", "bench")}
+    bare = {
+        k: v
+        for k, v in blindspot_row(7, "missed", "cat", "blind-spot", "type-i").items()
+        if k not in ("image", "question", "response", "bench")
+    }
     items = write_jsonl(folder / "results.items.jsonl", [EVAL])
     blind = write_jsonl(folder / "blindspots.jsonl", [bare, {**bare, "id": 99}])
     sf = read_samples(items, blindspots=blind)
     (item,) = sf.samples
     assert (item.kind, item.id, item.question, item.preferred, item.bench) == (
-        "blindspots", "7", "Describe.", "two dogs .", "amber",
+        "blindspots",
+        "7",
+        "Describe.",
+        "two dogs .",
+        "amber",
     )
     assert item.hallucinated == ("dog",) and [o.word for o in item.objects] == ["cat"]
     (err,) = sf.errors

@@ -60,7 +60,11 @@ def test_outputs_without_a_dispreferred_or_a_comparison(image):
     out = run(InspectorSession(fake_analyse), image, dispreferred="", words="")
     # The empty dispreferred panel and its plot are hidden, not shown empty.
     assert out["show_dispreferred"] is False and out["scatter_dispreferred"] is None
-    assert out["hal_table"] is None and out["compare_overlay"] == "" and out["show_compare_dispreferred"] is False
+    assert (
+        out["hal_table"] is None
+        and out["compare_overlay"] == ""
+        and out["show_compare_dispreferred"] is False
+    )
     assert 'id="token-overlay"' in out["overlay_preferred"] and out["preview"].size == (8, 8)
     assert run(InspectorSession(fake_analyse), image)["show_dispreferred"] is True
     assert out["object_panel"] == "" and out["show_object"] is False and out["response_note"] == ""
@@ -76,9 +80,15 @@ def test_compare_labels_both_sides_with_checkpoint_and_adapter_and_compares_both
     out = run(session, image)
     assert 'id="token-overlay-compare"' in out["compare_overlay"] and "Type flips" in out["compare_summary"]
     assert 'id="token-overlay-compare-dispreferred"' in out["compare_overlay_dispreferred"]
-    assert 'data-branch="dispreferred"' in out["compare_overlay_dispreferred"] and out["show_compare_dispreferred"]
+    assert (
+        'data-branch="dispreferred"' in out["compare_overlay_dispreferred"]
+        and out["show_compare_dispreferred"]
+    )
     summary = out["compare_summary"]
-    assert "**A** = `base-7b (no adapter)`" in summary and "**B** = `base-7b + adapter runs/ue/checkpoint-400`" in summary
+    assert (
+        "**A** = `base-7b (no adapter)`" in summary
+        and "**B** = `base-7b + adapter runs/ue/checkpoint-400`" in summary
+    )
     table = out["compare_table"]
     assert list(table["response"].unique()) == ["preferred", "dispreferred"] and len(table) == 7
     lam_out = session.rerender(out["state"], "", "type", "lambda")
@@ -122,7 +132,11 @@ def test_errors_appear_beside_the_control_that_caused_them(image, tmp_path):
     cases = [
         (dict(preferred="  "), "preferred", "⚠ preferred response: empty"),
         (dict(preferred="TOO_LONG x"), "preferred", "⚠ preferred response: 5000 tokens"),
-        (dict(k=None), "noise-step", "⚠ noise step k: None is not a whole number; type a whole number from 0 to 999"),
+        (
+            dict(k=None),
+            "noise-step",
+            "⚠ noise step k: None is not a whole number; type a whole number from 0 to 999",
+        ),
         (dict(k="12.5"), "noise-step", "⚠ noise step k: '12.5' is not a whole number"),
         (dict(k=1200), "noise-step", "⚠ noise step k: 1200 is out of range"),
         (dict(preferred="CRASH"), "analyze", "✗ internal error (RuntimeError: simulated crash"),
@@ -139,7 +153,9 @@ def test_errors_appear_beside_the_control_that_caused_them(image, tmp_path):
     assert "no image" in out["error:image"]
     assert "nothing to export" in session.export(None, "")["error:export"]
     state = run(session, image)["state"]
-    assert "α: 'x' is not a number" in html.unescape(session.regate(state, "", "x", 0.4, "type", "u")["error:alpha"])
+    assert "α: 'x' is not a number" in html.unescape(
+        session.regate(state, "", "x", 0.4, "type", "u")["error:alpha"]
+    )
     ok = run(session, image)  # a good run clears every note
     assert ok["status"].startswith("✓") and ok["error:preferred"] == ok["error:noise-step"] == ""
 
@@ -170,13 +186,22 @@ def test_export_writes_three_files_with_the_run_settings(image, tmp_path):
     csv, jsonl, report = out["files"]
     header = open(csv).readline().strip().split(",")
     assert csv.endswith("tokens.csv") and header[:10] == [
-        "sample_id", "checkpoint", "adapter", "alpha", "tau", "k", "seed", "step", "response", "index"
+        "sample_id",
+        "checkpoint",
+        "adapter",
+        "alpha",
+        "tau",
+        "k",
+        "seed",
+        "step",
+        "response",
+        "index",
     ]
     rows = [json.loads(line) for line in open(jsonl)]
     assert len(rows) == 7 and rows[2]["hallucinated_word"] == "dog"
-    assert {(r["checkpoint"], r["adapter"], r["alpha"], r["tau"], r["k"], r["seed"], r["step"]) for r in rows} == {
-        ("base-7b", "runs/ue/checkpoint-400", 0.3, 0.4, 500, 0, "fixed")
-    }
+    assert {
+        (r["checkpoint"], r["adapter"], r["alpha"], r["tau"], r["k"], r["seed"], r["step"]) for r in rows
+    } == {("base-7b", "runs/ue/checkpoint-400", 0.3, 0.4, 500, 0, "fixed")}
     text = open(report, encoding="utf-8").read()
     assert "Scorer-flagged words" in text and "runs/ue/checkpoint-400" in text and "<b>seed</b>: 0" in text
 
@@ -185,11 +210,20 @@ def test_export_writes_three_files_with_the_run_settings(image, tmp_path):
 def blind(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "img.png")
     rows = blindspot_fixture() + [
-        {"bench": "amber", "id": 20, "image": "img.png", "question": "Q", "response": "a bus .", "hallucinated": []}
+        {
+            "bench": "amber",
+            "id": 20,
+            "image": "img.png",
+            "question": "Q",
+            "response": "a bus .",
+            "hallucinated": [],
+        }
     ]
     (tmp_path / "blindspots.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return InspectorSession(
-        CountingAnalyse(), samples=read_samples(tmp_path / "blindspots.jsonl"), export_root=tmp_path / "exports"
+        CountingAnalyse(),
+        samples=read_samples(tmp_path / "blindspots.jsonl"),
+        export_root=tmp_path / "exports",
     )
 
 
@@ -198,7 +232,9 @@ def test_a_blindspot_item_selects_an_object_and_shows_its_panel(blind):
     cat_probe = BLIND_RESPONSE + " There is also a cat ."
     assert picked["preferred"] == cat_probe and picked["show_object"] is True
     assert picked["object"].value == "cat [missed]" and [v for _, v in picked["object"].options] == [
-        "dog [hallucinated]", "car [grounded]", "cat [missed]"
+        "dog [hallucinated]",
+        "car [grounded]",
+        "cat [missed]",
     ]
     args = ["1", "Describe this image.", cat_probe, "", "dog", 0.3, 0.4, 500, "type", "u"]
     out = blind.refresh(None, None, *args, "cat [missed]")
@@ -216,10 +252,38 @@ def test_a_blindspot_item_selects_an_object_and_shows_its_panel(blind):
     args[2] = BLIND_RESPONSE
     out = blind.refresh(state, None, *args, "dog [hallucinated]")
     assert len(blind.analyse_fn.calls) == calls + 1 and 'data-probe-analysed="true"' in out["object_panel"]
-    assert out["response_note"].startswith("**The model's own greedy output.**") and "pick a missed object (cat)" in out[
-        "response_note"
-    ]
+    assert (
+        out["response_note"].startswith("**The model's own greedy output.**")
+        and "pick a missed object (cat)" in out["response_note"]
+    )
     assert "no object" in blind.pick_object("1", "zebra [missed]")["error:object"]
+
+
+def test_export_of_a_blindspot_item_carries_its_object_and_the_note(blind):
+    cat_probe = BLIND_RESPONSE + " There is also a cat ."
+    out = blind.refresh(
+        None,
+        None,
+        "1",
+        "Describe this image.",
+        cat_probe,
+        "",
+        "dog",
+        0.3,
+        0.4,
+        500,
+        "type",
+        "u",
+        "cat [missed]",
+    )
+    files = {p.rsplit("/", 1)[1]: p for p in blind.export(out["state"], "dog")["files"]}
+    rows = [json.loads(line) for line in open(files["tokens.jsonl"])]
+    assert {r["sample_id"] for r in rows} == {"1"} and {r["k"] for r in rows} == {500}
+    report = open(files["report.html"], encoding="utf-8").read()
+    assert (
+        'id="object-panel"' in report and 'data-p-clear="0.02"' in report and "Blind-spot objects" in report
+    )
+    assert "<b>Probe for the missed object 'cat'</b>" in report and "**Probe" not in report
 
 
 def test_filters_update_the_dropdown_and_keep_or_replace_the_item(blind):
@@ -229,7 +293,11 @@ def test_filters_update_the_dropdown_and_keep_or_replace_the_item(blind):
     assert out["preferred"].endswith("There is also a cat .") and out["object"].value == "cat [missed]"
     # The shown item stays; its object gives way to one the filter selects.
     kept = blind.filter_items("flagged", "", "1", "cat [missed]")
-    assert kept["sample"].value == "1" and kept["object"].value == "dog [hallucinated]" and "question" not in kept
+    assert (
+        kept["sample"].value == "1"
+        and kept["object"].value == "dog [hallucinated]"
+        and "question" not in kept
+    )
     assert "object" not in blind.filter_items("missed", "", "1", "cat [missed]")
     assert [v for _, v in blind.filter_items("missed", "", "1", None)["sample"].options] == ["1", "3"]
     assert [v for _, v in blind.filter_items("all", "bus", "1", None)["sample"].options] == ["20"]

@@ -199,6 +199,26 @@ def test_deferred_interrupt_holds_ctrl_c_until_the_block_is_done():
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_the_trainer_writes_checkpoints_with_ctrl_c_held(llava, tmp_path, monkeypatch):
+    """build_trainer wires deferred_interrupt around the Trainer's checkpoint writer: a SIGINT in the middle of
+    a save lets the save finish (every file written) and only then stops training."""
+    from transformers import Trainer
+
+    written = []
+
+    def save(self, model, trial):
+        written.append("model")
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        written.append("trainer_state.json")
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save)
+    trainer = trainer_module.build_trainer(small_config(llava, make_data(tmp_path / "data", 2), tmp_path / "run"))
+    with pytest.raises(KeyboardInterrupt):
+        trainer._save_checkpoint(trainer.model, None)
+    assert written == ["model", "trainer_state.json"]
+
+
 def test_resume_latest_skips_an_incomplete_checkpoint(tmp_path, caplog):
     for step, complete in ((2, True), (4, True), (6, False)):
         (tmp_path / f"checkpoint-{step}").mkdir()

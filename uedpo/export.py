@@ -73,7 +73,7 @@ def stock_processor_names(out: Path) -> None:
         config = json.loads(path.read_text(encoding="utf-8"))
         if config.get("processor_class") in STOCK_NAMES:
             config["processor_class"] = STOCK_NAMES[config["processor_class"]]
-            path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def write_merged(adapter, tmp: Path, dtype: torch.dtype) -> None:
@@ -137,7 +137,7 @@ def export(ckpt: str, adapter_dir: Path, out: Path, *, merge: bool, dtype: str =
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="uedpo-export", description=__doc__.split("\n\n")[0],
+        prog="uedpo-export", description="Turn a trained LoRA adapter into a checkpoint other tools load.",
         epilog="Exit codes: 0 written, 2 bad input (nothing written).",
     )
     parser.add_argument("--ckpt", required=True, help="the base checkpoint the adapter was trained on")

@@ -77,8 +77,11 @@ def data_sha256(config: dict, adapter_dir: Path) -> tuple[str | None, str]:
 
 
 def read_run_config(adapter_dir: Path) -> tuple[dict, str | None]:
-    """The adapter directory's ``config.yaml`` (parsed, raw), or ({}, None)."""
+    """The run's ``config.yaml`` (parsed, raw), or ({}, None): in the adapter directory, or for a
+    ``checkpoint-N`` directory of a run, in the run directory above it."""
     path = adapter_dir / "config.yaml"
+    if not path.is_file() and adapter_dir.name.startswith("checkpoint-"):
+        path = adapter_dir.parent / "config.yaml"
     if not path.is_file():
         return {}, None
     text = path.read_text(encoding="utf-8")

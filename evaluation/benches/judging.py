@@ -18,7 +18,8 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-max-calls", type=int, default=None, help="cap on real HTTP calls (retries count)")
     g.add_argument("--judge-timeout", type=float, default=120.0, help="seconds per request")
     g.add_argument("--judge-max-retries", type=int, default=5,
-                   help="retries per prompt on 429/5xx/timeouts/connection errors (exponential backoff)")
+                   help="retries per prompt on 429/5xx, timeouts, connection errors, malformed, empty or cut-off "
+                        "replies (exponential backoff); a reply still empty or cut off is a judge failure")
     g.add_argument("--judge-cache", type=Path, default=None,
                    help="cache directory for judge replies (default: <output dir>/judge-cache)")
     g.add_argument("--judge-accept-model", action="append", default=[], metavar="NAME",
