@@ -149,7 +149,14 @@ SWEEP: dict[str, tuple[str, list[str]]] = {
     "UE-DPO α=0.15": ("ue_dpo", ["alpha=0.15"]),
     "UE-DPO α=0.5": ("ue_dpo", ["alpha=0.5"]),
 }
-ALL_METHODS = {**METHODS, **SWEEP}
+# Control: UE-DPO's average asymmetry without its targeting. τ = 0.999 gates every token but one per response,
+# and a floor std_eps = 1e9 above any spread of u makes z = 0 (σ = 0.5), so λ_w = 1 + α/2 = 1.06 and
+# λ_l = 1 − α/2 = 0.94 on (nearly) every token: the mean λ UE-DPO puts on chosen / rejected tokens at step 0
+# (docs/shapesworld.md, token statistics), spread uniformly. Run in the main regime with the main seeds.
+CONTROLS: dict[str, tuple[str, list[str]]] = {
+    "uniform λ 1.06/0.94": ("ue_dpo", ["tau=0.999", "alpha=0.12", "std_eps=1e9"]),
+}
+ALL_METHODS = {**METHODS, **SWEEP, **CONTROLS}
 CURVE_METRICS = ("generative/CHAIR", "generative/Hal", "generative/Cover", "discriminative/F1", "shapes/margin_F1",
                  "shapes/target_rate", "heldout/hard_recall", "heldout/hallucinated_per_image", "heldout/hard_class_fp")
 
@@ -670,6 +677,8 @@ def run_plan(args) -> list[tuple[str, str, int]]:
         plan += [(regime, name, seed) for seed in seeds for name in args.methods]
         if regime in args.sweep_regimes:
             plan += [(regime, name, seed) for seed in args.sweep_seeds for name in SWEEP]
+        if regime == args.main_regime and args.controls:
+            plan += [(regime, name, seed) for seed in args.main_seeds for name in CONTROLS]
     return plan
 
 
@@ -685,6 +694,7 @@ def main() -> int:
     parser.add_argument("--main-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--sweep-regimes", nargs="*", default=["novel"])
     parser.add_argument("--sweep-seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--no-controls", dest="controls", action="store_false", help="skip the uniform-λ control")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--mid-step", type=int, default=40, help="a second step for the significance tests")
@@ -760,7 +770,7 @@ def main() -> int:
                  "runs": {m: [{k: v for k, v in r.items() if k != "log"} for r in rs] for m, rs in runs.items()},
                  "train_logs": {m: training_log_summary(rs) for m, rs in runs.items()}}
         tables.append(final_table(regime_name, n_pairs, main_runs, step, walls))
-        sweep_runs = {m: rs for m, rs in runs.items() if m in SWEEP}
+        sweep_runs = {m: rs for m, rs in runs.items() if m in SWEEP or m in CONTROLS}
         if sweep_runs:
             tables.append(final_table(regime_name + " sweep", n_pairs,
                                       {"UE-DPO": runs["UE-DPO"], **sweep_runs, "DPO": runs["DPO"]}, step, walls))
@@ -845,27 +855,29 @@ LOG_KEYS = ("uedpo/gated_frac/chosen", "uedpo/gated_frac/rejected", "uedpo/lambd
             "uedpo/lambda_mean/rejected", "uedpo/type_i_per_pair", "uedpo/argmax_match_frac",
             "tpo/weight_mean/chosen", "tpo/weight_mean/rejected", "tpo/score_mean/chosen", "tpo/score_mean/rejected",
             "vdpo/image_contribution/chosen", "vdpo/image_contribution/rejected", "mdpo/loss_dpo",
-            "mdpo/loss_conditional", "mdpo/loss_anchor", "rewards/margins", "uedpo/vanilla_rewards/margins")
+            "mdpo/loss_conditional", "mdpo/loss_anchor", "rewards/margins", "uedpo/vanilla_rewards/margins",
+            "logps/chosen", "logps/rejected")
 
 
 def training_log_summary(runs: list[dict]) -> dict:
-    """Mean over seeds of each logged metric over the whole run (metrics.csv rows) and in its first row."""
+    """Mean over seeds of each logged metric: over the whole run (metrics.csv rows), in its first and last row."""
     out = {}
     for key in LOG_KEYS:
-        whole = [statistics.fmean(row[key] for row in r["log"] if key in row) for r in runs
-                 if any(key in row for row in r["log"])]
-        first = [next(row[key] for row in r["log"] if key in row) for r in runs if any(key in row for row in r["log"])]
-        if whole:
-            out[key] = {"run_mean": statistics.fmean(whole), "first_log": statistics.fmean(first)}
+        rows = [[row[key] for row in r["log"] if key in row] for r in runs]
+        rows = [v for v in rows if v]
+        if rows:
+            out[key] = {"run_mean": statistics.fmean(statistics.fmean(v) for v in rows),
+                        "first_log": statistics.fmean(v[0] for v in rows),
+                        "last_log": statistics.fmean(v[-1] for v in rows)}
     return out
 
 
 def train_log_table(regime: str, logs: dict) -> str:
-    lines = [f"#### {regime}: training metrics (metrics.csv; steps 1–5 / mean over the run; mean over seeds)\n",
-             "| method | metric | steps 1–5 | whole run |", "|---|---|---|---|"]
+    lines = [f"#### {regime}: training metrics (metrics.csv rows of 5 steps; mean over seeds)\n",
+             "| method | metric | steps 1–5 | whole run | last 5 steps |", "|---|---|---|---|---|"]
     for method, keys in logs.items():
         for key, v in keys.items():
-            lines.append(f"| {method} | {key} | {v['first_log']:.3f} | {v['run_mean']:.3f} |")
+            lines.append(f"| {method} | {key} | {v['first_log']:.3f} | {v['run_mean']:.3f} | {v['last_log']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -27,6 +27,9 @@ PAGE_CSS = """
 /* Pinned tooltips must not be cut by the section boxes gradio clips (overflow: hidden). */
 .ued-section, .ued-section > .styler, .ued-section .styler, .ued-overlay-box, .ued-overlay-box > * {
   overflow: visible !important; }
+/* ... and must paint above what follows, also while gradio fades updated outputs (opacity < 1 makes each a
+   stacking context): the section holding the focused token is raised. */
+.ued-section:focus-within { position: relative; z-index: 70; }
 .ued-field-error { color: #a3141e; background: #fdecee; border: 1px solid #f3b5bc; border-radius: 6px;
   padding: 4px 8px; font-size: 13px; margin: 2px 0; }
 #response-note { font-size: 13.5px; }
@@ -354,17 +357,21 @@ def build_app(
                 wire(session.rerender), [state, words, mode, compare_field], outputs, api_name=False
             )
         words.submit(wire(session.rerender), [state, words, mode, compare_field], outputs, api_name=False)
-        sample.input(wire(session.pick), [sample, filter_r], outputs, api_name="pick").then(
-            refresh, refresh_inputs, outputs, api_name=False
-        )
-        obj_dd.input(wire(session.pick_object), [sample, obj_dd], outputs, api_name="pick_object").then(
-            refresh, refresh_inputs, outputs, api_name=False
-        )
+        sample.input(
+            wire(session.pick), [sample, filter_r], outputs, api_name="pick", trigger_mode="always_last"
+        ).then(refresh, refresh_inputs, outputs, api_name=False)
+        obj_dd.input(
+            wire(session.pick_object),
+            [sample, obj_dd],
+            outputs,
+            api_name="pick_object",
+            trigger_mode="always_last",
+        ).then(refresh, refresh_inputs, outputs, api_name=False)
         filter_inputs = [filter_r, search, sample, obj_dd]
         for event, api in ((filter_r.input, "filter"), (search.submit, False)):
-            event(wire(session.filter_items), filter_inputs, outputs, api_name=api).then(
-                refresh, refresh_inputs, outputs, api_name=False
-            )
+            event(
+                wire(session.filter_items), filter_inputs, outputs, api_name=api, trigger_mode="always_last"
+            ).then(refresh, refresh_inputs, outputs, api_name=False)
         export_btn.click(wire(session.export), [state, words], outputs, api_name="export")
         export_all_btn.click(
             wire(session.export_all), [filter_r, search, alpha_s, tau_s, k_s], outputs, api_name="export_all"
