@@ -154,6 +154,209 @@ def bench_first_overlay(ckpt: Path, screenshot: Path | None) -> dict[str, float]
     return {"build": built - start, "overlay": visible - launch_start}
 
 
+# ---------------------------------------------------------------------------------------------------------
+# 3. Under load: one `uedpo-inspect` process, CLIENTS concurrent gradio_client users.
+
+LOAD_WORDS = SENTENCE.split()
+
+
+def load_samples(folder: Path, n: int = 8) -> list[dict]:
+    """``n`` samples over 4 images (two samples share each image, as items of one benchmark do)."""
+    rows = []
+    for i in range(n):
+        name = f"img{i % 4}.png"
+        if not (folder / name).exists():
+            demo_image(64 + 16 * (i % 4)).save(folder / name)
+        rows.append(
+            {
+                "bench": "amber",
+                "id": i + 1,
+                "image": name,
+                "question": QUESTION,
+                "response": response(8 + i, shift=i),
+                "hallucinated": ["dog"],
+            }
+        )
+    (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(ckpt: Path, folder: Path, tmp: Path, port: int, src: Path | None, extra=(), env_extra=None):
+    """``uedpo-inspect`` in a child process whose TMPDIR is ``tmp`` (to count the folders it leaves)."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    env = {**os.environ, "TMPDIR": str(tmp), "GRADIO_ANALYTICS_ENABLED": "False", **(env_extra or {})}
+    cmd = [sys.executable, "-m", "inspector.cli", "--ckpt", str(ckpt), "--samples", str(folder / "samples.jsonl")]
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port), *extra],
+        cwd=str(src or Path(__file__).resolve().parents[1]),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "server.log", "w"),
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {(folder / 'server.log').read_text()}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2).read()
+            return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("server did not answer within 120 s")
+
+
+class LoadUser:
+    """One browser-like user: analyses samples, exports its view, downloads every file the page would."""
+
+    def __init__(self, url: str, rows: list[dict], index: int, out: Path) -> None:
+        from gradio_client import Client
+
+        self.client = Client(url, verbose=False, download_files=str(out / f"user{index}"))
+        self.rows, self.index = rows, index
+        self.last: str | None = None
+
+    def analyse(self, row: dict) -> tuple[str, str]:
+        out = self.client.predict(
+            None,
+            str(row["id"]),
+            row["question"],
+            row["response"],
+            "",
+            "dog",
+            0.3,
+            0.4,
+            500,
+            "type",
+            "u",
+            None,
+            api_name="/analyse",
+        )
+        status = out[0]
+        if not status.startswith(f"✓ analysed") or f"of the sample {row['id']} (" not in status:
+            raise AssertionError(f"analyse {row['id']}: {status[:120]}")
+        overlay = next(o for o in out if isinstance(o, str) and 'id="token-overlay"' in o)
+        preview = next(o for o in out if isinstance(o, str) and o.endswith((".webp", ".png")))
+        from PIL import Image
+
+        with Image.open(preview) as img:  # a truncated download fails here
+            img.load()
+        self.last = str(row["id"])
+        return "analyse", overlay
+
+    def export(self) -> tuple[str, str]:
+        out = self.client.predict(api_name="/export")
+        status = next(o for o in out if isinstance(o, str) and o.startswith(("✓", "⚠", "✗")))
+        if not status.startswith("✓ exported"):
+            raise AssertionError(f"export: {status[:120]}")
+        paths = next(o for o in out if isinstance(o, list))
+        names = sorted(Path(p).name for p in paths)
+        if names != ["report.html", "tokens.csv", "tokens.jsonl"]:
+            raise AssertionError(f"export files: {names}")
+        import csv
+
+        with open(next(p for p in paths if p.endswith("tokens.csv")), newline="") as f:
+            ids = {r["sample_id"] for r in csv.DictReader(f)}
+        if ids != {self.last}:
+            raise AssertionError(f"export of user {self.index}: rows of samples {ids}, analysed {self.last}")
+        report = Path(next(p for p in paths if p.endswith("report.html"))).read_text(encoding="utf-8")
+        if not report.rstrip().endswith("</html>"):
+            raise AssertionError("export: report.html cut short")
+        return "export", ""
+
+    def run(self, n: int, expected: dict[str, str] | None, sink: list) -> None:
+        """``n`` requests: analyse, analyse, export, ... (samples in a per-user order)."""
+        for i in range(n):
+            start = time.perf_counter()
+            try:
+                if i % 3 == 2 and self.last is not None:
+                    kind, overlay = self.export()
+                else:
+                    row = self.rows[(self.index * 3 + i) % len(self.rows)]
+                    kind, overlay = self.analyse(row)
+                    if expected is not None and overlay != expected[str(row["id"])]:
+                        raise AssertionError(f"sample {row['id']}: overlay differs from the one computed alone")
+                error = ""
+            except Exception as err:  # noqa: BLE001 (counted and reported, not raised)
+                kind, error = "failed", f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            sink.append((self.index, kind, time.perf_counter() - start, error))
+
+
+def bench_load(clients: int, requests: int, src: Path | None, extra=(), env_extra=None) -> dict:
+    import signal
+    import threading
+
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp_s:
+        base = Path(tmp_s)
+        folder, tmp = base / "data", base / "tmp"
+        folder.mkdir()
+        tmp.mkdir()
+        ckpt = build_tiny("llava", base / "ckpt")
+        rows = load_samples(folder)
+        port = free_port()
+        start = time.perf_counter()
+        server = start_server(ckpt, folder, tmp, port, src, extra, env_extra)
+        started = time.perf_counter() - start
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            alone: list = []
+            solo = LoadUser(url, rows, 0, base / "dl")
+            for row in rows:  # warm-up, and the reference overlay of every sample
+                solo.analyse(row)
+            expected = {str(r["id"]): solo.analyse(r)[1] for r in rows}
+            solo.run(requests, expected, alone)
+            users = [LoadUser(url, rows, i, base / "dl") for i in range(clients)]
+            loaded: list = []
+            threads = [threading.Thread(target=u.run, args=(requests, expected, loaded)) for u in users]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+        finally:
+            server.send_signal(signal.SIGINT)  # Ctrl-C
+            try:
+                code = server.wait(timeout=30)
+            except Exception:  # noqa: BLE001
+                server.kill()
+                code = server.wait()
+        left = sorted(p.name for p in tmp.iterdir())
+        log_text = (folder / "server.log").read_text()
+
+    def med(items, kind):
+        times = [t for _, k, t, _ in items if k == kind]
+        return statistics.median(times) if times else float("nan")
+
+    failed = [e for _, k, _, e in loaded if k == "failed"] + [e for _, k, _, e in alone if k == "failed"]
+    return {
+        "start": started,
+        "alone_analyse": med(alone, "analyse"),
+        "alone_export": med(alone, "export"),
+        "load_analyse": med(loaded, "analyse"),
+        "load_export": med(loaded, "export"),
+        "requests": len(loaded),
+        "failed": len([1 for _, k, _, _ in loaded if k == "failed"]),
+        "failed_alone": len([1 for _, k, _, _ in alone if k == "failed"]),
+        "errors": sorted(set(failed))[:8],
+        "wall": wall,
+        "exit": code,
+        "left": left,
+        "log_tail": log_text[-600:],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["small", "tiny"], default="small")

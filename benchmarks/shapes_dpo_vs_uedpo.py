@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shapes_methods import main  # noqa: E402
 
 DEFAULTS = ["--methods", "DPO", "UE-DPO", "--regimes", "cooccurrence", "blindspot", "--main-regime", "none",
-            "--sweep-regimes", "--no-controls", "--timing-steps", "0", "--no-figures"]
+            "--sweep-regimes", "--no-controls", "--extra-seeds", "--timing-steps", "0", "--no-figures"]
 
 if __name__ == "__main__":
     sys.argv[1:1] = DEFAULTS

@@ -679,6 +679,9 @@ def run_plan(args) -> list[tuple[str, str, int]]:
             plan += [(regime, name, seed) for seed in args.sweep_seeds for name in SWEEP]
         if regime == args.main_regime and args.controls:
             plan += [(regime, name, seed) for seed in args.main_seeds for name in CONTROLS]
+        if regime == args.main_regime:  # more seeds for the headline comparison
+            plan += [(regime, name, seed) for seed in args.extra_seeds for name in args.extra_methods
+                     if name in ALL_METHODS and (name not in CONTROLS or args.controls)]
     return plan
 
 
@@ -695,6 +698,10 @@ def main() -> int:
     parser.add_argument("--sweep-regimes", nargs="*", default=["novel"])
     parser.add_argument("--sweep-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-controls", dest="controls", action="store_false", help="skip the uniform-λ control")
+    parser.add_argument("--extra-seeds", type=int, nargs="*", default=[5, 6, 7, 8, 9],
+                        help="further seeds, in the main regime, for --extra-methods")
+    parser.add_argument("--extra-methods", nargs="*", default=["DPO", "UE-DPO", *CONTROLS],
+                        choices=list(ALL_METHODS))
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--mid-step", type=int, default=40, help="a second step for the significance tests")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks_data.store import DataError, data_file
+from benchmarks_data.store import DataError, data_file, loads
 from evaluation.amber.constants import GENERATIVE_TYPE, TRUTH_NO, TRUTH_YES
 from evaluation.amber.similarity import (
     ExactSimilarity,
@@ -53,7 +53,7 @@ RESPONSE_FORMAT = 'a JSON list of {"id": int, "response": str} objects (or JSONL
 
 def _read_json(path: Path, fix: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); {fix}") from None
     except json.JSONDecodeError as exc:
@@ -273,7 +273,7 @@ def load_amber_responses(
             if not line.strip():
                 continue
             try:
-                items.append((f"line {number}", json.loads(line)))
+                items.append((f"line {number}", loads(line)))
             except json.JSONDecodeError as exc:
                 raise DataError(
                     f"{path}: line {number}: invalid JSON ({exc.msg}, column {exc.colno}); "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks_data.store import DataError, data_file
+from benchmarks_data.store import DataError, data_file, loads
 from evaluation.chair.vocab import ORIGINAL, REFINED, CocoVocabulary, build_vocabulary
 
 BENCH = "object_halbench"
@@ -67,10 +67,15 @@ def read_json_records(path: str | os.PathLike) -> list[tuple[str, Any]]:
         )
     if not path.is_file():
         raise DataError(f"{path}: file not found; check the path")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8 JSON") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror}); check the path and its permissions") from None
     if ext == ".json":
         try:
-            data = json.loads(text)
+            data = loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix or regenerate the file"
@@ -86,7 +91,7 @@ def read_json_records(path: str | os.PathLike) -> list[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            records.append((f"line {n}", json.loads(line)))
+            records.append((f"line {n}", loads(line)))
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: line {n}: not valid JSON ({exc.msg}); fix or remove the line") from None
     return records

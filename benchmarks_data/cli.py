@@ -14,8 +14,10 @@ parser and sets ``handler`` to a function ``(args) -> int``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks_data import store
@@ -99,8 +101,25 @@ def add_where(subparsers, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=_run_where)
 
 
+def check_out_file(path: str, flag: str = "--out") -> None:
+    """An output file path checked before any work: not a directory, in a directory that can be written."""
+    out = Path(path)
+    if out.is_dir():
+        raise store.DataError(f"{flag} {path}: is a directory; pass a file path")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise store.DataError(f"{flag} {path}: {parent} is a file, not a directory; pass a path in a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise store.DataError(f"{flag} {path}: cannot create files in {parent} (permission denied or read-only); "
+                              "choose a writable folder")
+
+
 def _run_build_gt(args: argparse.Namespace) -> int:
     from benchmarks_data.coco import build_gt_objects_file
+
+    check_out_file(args.out)
 
     out = build_gt_objects_file(args.coco_annotations, args.out, args.variant, args.data_dir)
     print(f"wrote {out} ({args.variant} ground truth, sha256 {store.file_sha256(out)})")
@@ -124,6 +143,7 @@ def _run_amber_similarity(args: argparse.Namespace) -> int:
     from evaluation.amber import build_similarity_table
     from evaluation.results import atomic_write_json
 
+    check_out_file(args.out)
     table = build_similarity_table(load_amber(args.data_dir).vocabulary, args.spacy_model)
     atomic_write_json(args.out, table)
     print(f"wrote {args.out}: similarities of {len(table) + 1} AMBER words under {args.spacy_model}; "
@@ -147,13 +167,21 @@ SUBCOMMANDS: list[SubcommandAdder] = [add_fetch, add_verify, add_where, add_buil
 # ------------------------------------------------------------------------------------------- main
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (exit 2), like every other bad input."""
+
+    def error(self, message: str):
+        usage = " ".join(self.format_usage().split())  # argparse wraps it over lines: one line here
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; {usage}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # --data-dir is accepted before or after the subcommand; SUPPRESS keeps the subparser's copy
     # from overwriting a value given before it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     common.add_argument("--data-dir", default=argparse.SUPPRESS,
                         help="benchmark data root (overrides UEDPO_DATA_DIR and the user cache)")
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="uedpo-data", description="Fetch, verify and locate the benchmark data files.",
         epilog="exit codes: 0 OK, 1 a file failed verification or a download failed, 2 usage or bad input")
     parser.add_argument("--data-dir", default=None, help=argparse.SUPPRESS)
@@ -169,10 +197,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
     try:
+        root = getattr(args, "data_dir", None)
+        if root and Path(root).exists() and not Path(root).is_dir():
+            raise store.DataError(f"--data-dir {root}: is a file, not a directory; pass the benchmark data folder")
         return args.handler(args)
     except (store.DataError, ValueError) as exc:
         print(f"uedpo-data: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RecursionError:
+        print("uedpo-data: error: an input file is JSON nested too deeply to read; check the files passed",
+              file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # disk, permission faults: one line naming the file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"uedpo-data: error: {where}{exc.strerror or exc}; check the path, its permissions and free space",
+              file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("uedpo-data: interrupted; files are written atomically, so nothing is half-written: rerun the "
+              "command", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

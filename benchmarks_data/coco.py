@@ -31,7 +31,7 @@ from typing import Any
 
 from benchmarks_data.chair_inputs import BENCH, load_vocabulary
 from benchmarks_data.derive import serialise_gt_objects
-from benchmarks_data.store import DataError, data_file
+from benchmarks_data.store import DataError, data_file, loads, new_file_mode
 from evaluation.chair.vocab import ORIGINAL, REFINED, CocoVocabulary
 from evaluation.chair.words import LEMMA_NOUN, LEMMA_POS, captions_to_words
 
@@ -122,7 +122,7 @@ def load_gt_objects(
         if found is not None:
             return found
     try:
-        table = json.loads(text)
+        table = loads(text)
     except ValueError as exc:
         raise DataError(
             f"{path}: unreadable ground-truth objects file ({exc}); "
@@ -139,7 +139,7 @@ def load_gt_subset(
         raise ValueError(f"unknown GT subset {subset!r}; use one of {', '.join(GT_SUBSETS)}")
     path = Path(path) if path is not None else data_file(BENCH, GT_SUBSETS_FILE, data_dir)
     try:
-        tables = json.loads(path.read_text(encoding="utf-8"))
+        tables = loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DataError(
             f"{path}: unreadable GT subsets file ({exc}); fetch it with `uedpo-data fetch {BENCH}`"
@@ -251,6 +251,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks_data.store import DataError, data_file
+from benchmarks_data.store import DataError, data_file, loads
 
 BENCH = "pope"
 SPLITS = ("random", "popular", "adversarial")  # the POPE paper's order
@@ -122,7 +122,7 @@ def _lines(text: str) -> list[tuple[int, str]]:
 
 def _json_line(path: Path, lineno: int, line: str) -> Any:
     try:
-        return json.loads(line)
+        return loads(line)
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: line {lineno} is not valid JSON ({err.msg}); fix or remove that line") from None
 
@@ -204,7 +204,7 @@ def read_answer_rows(path: str | os.PathLike) -> list[tuple[str, Any]]:
         raise DataError(f"{path}: empty file (no answers); pass the model's POPE answers, one JSON object per line")
     if text.lstrip().startswith("["):
         try:
-            items = json.loads(text)
+            items = loads(text)
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: not valid JSON ({err}); fix the file") from None
         if not items:

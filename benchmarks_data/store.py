@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import tempfile
 import urllib.request
@@ -45,6 +46,22 @@ Opener = Callable[[str], BinaryIO]
 
 class DataError(Exception):
     """A benchmark file is missing, corrupt or malformed; the message says which and how to fix it."""
+
+
+def loads(text: str):
+    """``json.loads``, with JSON nested too deeply for Python's parser (a ``RecursionError``) reported as a
+    ``json.JSONDecodeError``, so every reader's one-line message (naming its file) covers it."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text[:20], 0) from None
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 less the umask), for temp files made by ``mkstemp``."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:
@@ -223,6 +240,7 @@ def _atomic_write(target: Path, chunks: Iterable[bytes], entry: ManifestFile) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
+        os.fchmod(fd, new_file_mode())
         digest, size = hashlib.sha256(), 0
         with os.fdopen(fd, "wb") as fh:
             for chunk in chunks:

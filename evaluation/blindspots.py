@@ -79,7 +79,7 @@ from typing import Any
 
 from evaluation.benches import UsageError, family
 from evaluation.generation import check_settings
-from evaluation.results import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from evaluation.results import IncompleteSetError, atomic_write_jsonl, check_member, publish_set
 
 SUPPORTED = ("amber", "amber-g", "chair", "objhal", "shapes", "shapes-faint")
 SHAPES_BENCHES = ("shapes", "shapes-faint")
@@ -300,18 +300,23 @@ class BlindspotPlan:
 def read_items(path: Path, bench: str) -> list[dict[str, Any]]:
     """The rows of a ``uedpo-eval`` per-item file written for ``bench`` (UsageError otherwise)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: not found; pass the results.items.jsonl of a uedpo-eval run") from None
     except (OSError, UnicodeDecodeError) as err:
         raise UsageError(f"{path}: cannot read it ({err})") from None
+    try:
+        check_member(path, data=data)  # never analyse a per-item file beside another run's results.json
+    except IncompleteSetError as err:
+        raise UsageError(str(err)) from None
     rows = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise UsageError(f"{path}: line {lineno} is not JSON; pass the results.items.jsonl of a uedpo-eval "
                              "run") from None
         if not isinstance(row, dict) or not {"bench", "id", "response", "record"} <= set(row):
@@ -334,11 +339,15 @@ def results_model(items_path: Path) -> dict[str, Any] | None:
     results = items_path.with_name(name[: -len(".items.jsonl")] + ".json" if name.endswith(".items.jsonl")
                                    else "results.json")
     try:
-        return json.loads(results.read_text(encoding="utf-8")).get("model")
+        data = results.read_bytes()
+        check_member(results, data=data)
+        return json.loads(data.decode("utf-8")).get("model")
+    except IncompleteSetError as err:
+        raise UsageError(str(err)) from None
     except FileNotFoundError:
         raise UsageError(f"{results}: not found beside {items_path.name}; the blind-spot analysis needs the "
                          "results.json that names the checkpoint which wrote the responses") from None
-    except (OSError, ValueError, AttributeError) as err:
+    except (OSError, ValueError, AttributeError, RecursionError) as err:
         raise UsageError(f"{results}: not a uedpo-eval results file ({err})") from None
 
 
@@ -623,7 +632,6 @@ def write_summary(rows: Sequence[dict[str, Any]], plan: BlindspotPlan, out_dir: 
     summary = {"bench": plan.bench, "items": str(plan.items_path), "n_items": len(plan.items),
                "n_rows": len(rows), "model": plan.model, "settings": settings.record(),
                "unlocated": unlocated, "tables": tables}
-    atomic_write_json(out_dir / "blindspots.summary.json", summary)
     parts = [f"# Blind spots: {plan.bench} ({len(plan.items)} items, {len(rows)} objects)\n"]
     titles = {"status": "per status", "group": "per status and group", "object_class": "per status and object class"}
     for key, title in titles.items():
@@ -632,17 +640,20 @@ def write_summary(rows: Sequence[dict[str, Any]], plan: BlindspotPlan, out_dir: 
     if unlocated:
         parts.append(f"{len(unlocated)} flagged or mentioned words were not found in their response text and are "
                      "not rows (blindspots.summary.json lists them).\n")
-    atomic_write_text(out_dir / "blindspots.md", "\n".join(parts))
     frames = [pd.DataFrame(t).assign(by=k) for k, t in tables.items() if t]
-    atomic_write_text(out_dir / "blindspots.csv", pd.concat(frames).to_csv(index=False) if frames else "")
-    write_figure(rows, out_dir / "blindspots.html", f"{plan.bench}: u against Δ")
+    # one set, like the results: a kill never leaves a new summary beside an old figure
+    publish_set(out_dir, {"blindspots.summary.json": json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
+                          "blindspots.md": "\n".join(parts),
+                          "blindspots.csv": pd.concat(frames).to_csv(index=False) if frames else "",
+                          "blindspots.html": figure_html(rows, f"{plan.bench}: u against Δ")},
+                "blindspots.manifest.json")
     return summary
 
 
 STATUS_COLOURS = {"hallucinated": "#c8553d", "missed": "#2f6bbf", "grounded": "#8a8a95"}
 
 
-def write_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None:
+def figure_html(rows: Sequence[dict[str, Any]], title: str) -> str:
     """u (x) against Δ (y), one trace per status (and group), hover: item, word, verdict, probe."""
     import html
 
@@ -665,10 +676,7 @@ def write_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None
     fig.add_vline(x=0, line_dash="dot", line_color="#555", annotation_text="u = 0 (blind spot →)")
     fig.update_layout(title=html.escape(title), xaxis_title="u = z(â) − z(a)", yaxis_title="Δ = z(a) − z′(a)",
                       template="plotly_white", height=520)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.write_html(tmp, include_plotlyjs=True, full_html=True)
-    os.replace(tmp, path)
+    return fig.to_html(include_plotlyjs=True, full_html=True)
 
 
 def find_blindspots(adapter, plan: BlindspotPlan, out_dir: Path, settings: BlindspotSettings | None = None, *,

@@ -15,19 +15,22 @@ every N-th item into ``responses.rank<r>.jsonl``; after a barrier, rank 0 merges
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from evaluation.benches import Scored, UsageError, bench_module, check_coverage, label_partial
 from evaluation.generation import GenItem, generate_jsonl, read_done
-from evaluation.outputs import check_baseline, write_outputs
+from evaluation.outputs import check_baseline, output_lock, say, write_outputs
 from evaluation.provenance import stamp, toolkit_versions, utc_now, weights_record
-from evaluation.results import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from evaluation.results import atomic_write_jsonl, publish_set
 from evaluation.tables import result_heading, results_frame, sections_markdown
 
 # Benchmarks whose per-item files name objects to probe (evaluation.blindspots.SUPPORTED).
@@ -83,25 +86,62 @@ def _barrier(world: int) -> None:
         dist.barrier()
 
 
-def check_images(items: Sequence[GenItem], image_dir: Path | None) -> tuple[list[GenItem], list[GenItem]]:
-    """Items whose image opens; the first missing image stops the run, unreadable ones are listed and skipped."""
+def _image_problem(path: Path) -> str | None:
+    """Why the image at ``path`` cannot be used (None: it opens). Images over PIL's decompression-bomb limit
+    (``Image.MAX_IMAGE_PIXELS``, about 89 Mpx) are refused: decoding one would take gigabytes."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                size = img.size
+                img.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return f"too large to decode safely (over {Image.MAX_IMAGE_PIXELS} pixels)"
+    except (OSError, SyntaxError, ValueError) as err:  # PIL raises these for truncated or foreign files
+        return str(err).splitlines()[0] if str(err) else type(err).__name__
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and size[0] * size[1] > limit:
+        return f"{size[0]}x{size[1]} pixels, too large to decode safely (over {limit})"
+    return None
+
+
+def check_images(items: Sequence[GenItem], image_dir: Path | None,
+                 skip_bad: bool = False) -> tuple[list[GenItem], list[GenItem]]:
+    """Items whose image opens, and the skipped ones. A missing image stops the run; so does an unreadable
+    one, unless ``skip_bad`` (``--skip-bad-images``): then it is listed and the result labelled partial."""
     if image_dir is None:
         raise UsageError("--image-dir is required with --ckpt: the folder with the benchmark's images")
     if not image_dir.is_dir():
         raise UsageError(f"--image-dir {image_dir}: not a directory")
-    ok, skipped = [], []
+    ok, skipped, problems = [], [], []
     for it in items:
         path = image_dir / it.image
         if not path.is_file():
             raise UsageError(f"{image_dir}: image {it.image} (item {it.id}) is missing; download the benchmark's "
                              "images into this folder (uedpo-data where lists where to get them)")
-        try:
-            with Image.open(path) as img:
-                img.verify()
+        problem = _image_problem(path)
+        if problem is None:
             ok.append(it)
-        except (UnidentifiedImageError, OSError):
-            skipped.append(it)
+            continue
+        skipped.append(it)
+        problems.append(f"{it.image} (item {it.id}): {problem}")
+    if problems and not skip_bad:
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        raise UsageError(f"{image_dir}: {len(problems)} unreadable image(s): {problems[0]}{more}; replace them, or "
+                         "pass --skip-bad-images to score the other items (the result is then labelled partial)")
     return ok, skipped
+
+
+def _open_rgb(path: Path):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UsageError(f"{path}: cannot be decoded ({why}) although it opened in the check before generation; "
+                         "replace the file and rerun (the responses so far are kept)") from None
 
 
 def _generate_batch(adapter, image_dir: Path):
@@ -109,7 +149,7 @@ def _generate_batch(adapter, image_dir: Path):
         texts: dict[int, str] = {}
         for budget in sorted({it.max_new_tokens for it in batch}):
             idx = [i for i, it in enumerate(batch) if it.max_new_tokens == budget]
-            images = [Image.open(image_dir / batch[i].image).convert("RGB") for i in idx]
+            images = [_open_rgb(image_dir / batch[i].image) for i in idx]
             out = adapter.generate(images, [batch[i].question for i in idx], max_new_tokens=budget,
                                    batch_size=len(idx), progress=False)
             texts.update(zip(idx, out, strict=True))
@@ -135,7 +175,7 @@ def plan_bench(bench: str, opts: argparse.Namespace) -> tuple[list[GenItem], lis
         items = items[: opts.limit]
     if opts.max_new_tokens:
         items = [replace(it, max_new_tokens=opts.max_new_tokens) for it in items]
-    return check_images(items, opts.image_dir)
+    return check_images(items, opts.image_dir, getattr(opts, "skip_bad_images", False))
 
 
 def generate_bench(run: Run, bench: str, items: list[GenItem], adapter, opts: argparse.Namespace,
@@ -219,15 +259,59 @@ def paper_row_markdown(row: dict[str, Any]) -> str:
     return "\n".join([header, values, variants, *([""] + notes if notes else [])])
 
 
-def run_checkpoints(opts: argparse.Namespace) -> int:
+DEVICE = re.compile(r"(cpu|cuda|mps)(:\d+)?")
+
+
+def check_device(device: str, dtype: str) -> None:
+    """``--device`` and ``--dtype`` checked before anything is loaded or written."""
+    import torch
+
+    from uedpo.models.loading import DTYPES
+
+    if dtype != "auto" and dtype not in DTYPES:
+        raise UsageError(f"--dtype {dtype}: expected auto or one of {', '.join(sorted(DTYPES))}")
+    if device == "auto":
+        return
+    if not DEVICE.fullmatch(device):
+        raise UsageError(f"--device {device}: not a device this toolkit generates on; use auto, cpu, cuda, cuda:N "
+                         "or mps")
+    kind, _, index = device.partition(":")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA device is available here; use --device cpu (or auto)")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                         f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError(f"--device {device}: MPS is not available here; use --device cpu (or auto)")
+
+
+def check_runs(runs: Sequence[Run]) -> None:
+    """Each checkpoint and adapter exists and names a supported model (read from config files; no weights)."""
+    from uedpo.models.loading import read_family, resolve_checkpoint
+
+    for run in runs:
+        read_family(resolve_checkpoint(run.ckpt)[1], run.ckpt)
+        if run.adapter and not Path(run.adapter).is_dir():
+            raise UsageError(f"--adapter {run.adapter}: directory not found; pass a peft LoRA adapter directory "
+                             "('-' for none)")
+
+
+def run_checkpoints(opts: argparse.Namespace, baseline: dict[str, Any] | None = None) -> int:
     if opts.out is None:
         raise UsageError("--out is required with --ckpt: responses and results are written there")
-    from uedpo.models import load_adapter
-
+    check_device(opts.device, opts.dtype)
     benches = ALL_BENCHES if opts.bench == "all" else (opts.bench,)
     runs = _runs(opts)
     spots = blindspot_settings(opts, benches) if getattr(opts, "blindspots", False) else None
     plans = {bench: plan_bench(bench, opts) for bench in benches}  # fail on data/images before loading models
+    check_runs(runs)
+    with output_lock(opts.out):  # one run per output directory: a second one stops with one line
+        return _run_checkpoints(opts, baseline, benches, runs, spots, plans)
+
+
+def _run_checkpoints(opts, baseline, benches, runs, spots, plans) -> int:
+    from uedpo.models import load_adapter
+
     if opts.quiet:
         from transformers.utils import logging as hf_logging
 
@@ -251,45 +335,46 @@ def run_checkpoints(opts: argparse.Namespace) -> int:
             if hasattr(module, "model_scores"):  # scores only the model can give (ShapesWorld's yes/no margins)
                 module.model_scores(adapter, bench, items, opts, bench_dir)
             if skipped:
-                print(f"{run.name}/{bench}: skipped {len(skipped)} unreadable images (not scored): "
-                      + ", ".join(f"{it.image} (item {it.id})" for it in skipped))
+                say(f"{run.name}/{bench}: skipped {len(skipped)} unreadable images (--skip-bad-images; not scored, "
+                    "the result is partial): " + ", ".join(f"{it.image} (item {it.id})" for it in skipped))
             if bench == "mmhal" and not (opts.judge_model or opts.reviews):
                 missing.update(mmhal="needs judge", mmhal_by_type="needs judge")
-                print(f"{run.name}/mmhal: responses in {responses}; no judge configured (--judge-model), "
-                      "so MMHal is not scored")
+                say(f"{run.name}/mmhal: responses in {responses}; no judge configured (--judge-model), "
+                    "so MMHal is not scored")
                 continue
-            scored = score_bench(bench, responses, opts, bench_dir, skipped, model)
+            scored = score_bench(bench, responses, opts, bench_dir, skipped, model)  # written before printed
             result = scored.result.to_dict()
             merged.update(result["metrics"])
             variants.update(dict.fromkeys(result["metrics"], result["variant"]))
-            print(f"\n## {run.name} / {result_heading(result)}\n")
-            print(sections_markdown(result))
+            say(f"\n## {run.name} / {result_heading(result)}\n")
+            say(sections_markdown(result))
             for note in scored.notes:
-                print(note)
+                say(note)
             if spots is not None and bench in BLINDSPOT_BENCHES:
                 _blindspots(adapter, bench_dir / "results.items.jsonl", bench, opts, bench_dir, spots, model,
                             f"{run.name}/{bench}")
-            if opts.baseline and len(benches) == 1:
-                status = max(status, _check(result, opts))
+            if baseline and len(benches) == 1:
+                status = max(status, _check(result, baseline, opts))
         if rank != 0:
             continue
         rows.append((run.name, {"bench": opts.bench, "metrics": merged}))
         if opts.bench == "all":
             row = paper_row(merged, missing, variants)
-            print(f"\n## {run.name}: the paper's row\n")
-            print(paper_row_markdown(row))
-            atomic_write_json(run_dir / "results.json", {
-                "bench": "all", "metrics": merged, "paper_row": row, "n_items": None, "variant": "mixed",
-                "variants": variants, "config": {}, "versions": toolkit_versions(), "data_sha256": {},
-                "date": utc_now(), "model": model})
-            if opts.baseline:
-                status = max(status, _check({"metrics": merged}, opts))
+            combined = {"bench": "all", "metrics": merged, "paper_row": row, "n_items": None, "variant": "mixed",
+                        "variants": variants, "config": {}, "versions": toolkit_versions(), "data_sha256": {},
+                        "date": utc_now(), "model": model}
+            publish_set(run_dir, {"results.json": json.dumps(combined, indent=2, ensure_ascii=False) + "\n"},
+                        "results.manifest.json")
+            say(f"\n## {run.name}: the paper's row\n")
+            say(paper_row_markdown(row))
+            if baseline:
+                status = max(status, _check({"metrics": merged}, baseline, opts))
     if rank == 0 and len(runs) > 1:
         frame = results_frame(rows)
-        atomic_write_text(opts.out / "comparison.md", frame.to_markdown(floatfmt="g") + "\n")
-        atomic_write_text(opts.out / "comparison.csv", frame.to_csv())
-        print("\n## comparison\n")
-        print(frame.to_markdown(floatfmt="g"))
+        publish_set(opts.out, {"comparison.md": frame.to_markdown(floatfmt="g") + "\n",
+                               "comparison.csv": frame.to_csv()}, "comparison.manifest.json")
+        say("\n## comparison\n")
+        say(frame.to_markdown(floatfmt="g"))
     return status
 
 
@@ -316,13 +401,13 @@ def _blindspots(adapter, items: Path, bench: str, opts: argparse.Namespace, out_
     plan = plan or plan_blindspots(items, bench, opts, opts.image_dir)
     rows, summary = find_blindspots(adapter, plan, out_dir, settings, ckpt=model, progress=not opts.quiet,
                                     desc=f"{name} blind spots")
-    print(f"\n## {name}: blind spots ({len(plan.items)} items, {len(rows)} objects)\n")
+    say(f"\n## {name}: blind spots ({len(plan.items)} items, {len(rows)} objects)\n")
     for key in ("status", "group"):
         if summary["tables"][key]:
-            print(markdown_table(summary["tables"][key]) + "\n")
+            say(markdown_table(summary["tables"][key]) + "\n")
     if summary["unlocated"]:
-        print(f"{len(summary['unlocated'])} flagged or mentioned words not found in their response (not rows)")
-    print(f"\nblind spots: {out_dir / 'blindspots.jsonl'} (summary: blindspots.md, figure: blindspots.html)")
+        say(f"{len(summary['unlocated'])} flagged or mentioned words not found in their response (not rows)")
+    say(f"\nblind spots: {out_dir / 'blindspots.jsonl'} (summary: blindspots.md, figure: blindspots.html)")
 
 
 def run_blindspots_from(opts: argparse.Namespace) -> int:
@@ -335,26 +420,30 @@ def run_blindspots_from(opts: argparse.Namespace) -> int:
     if opts.bench == "all":
         raise UsageError("--blindspots-from: name the file's benchmark with --bench (not all)")
     run = _runs(opts)[0]
+    check_device(opts.device, opts.dtype)
     settings = blindspot_settings(opts, (opts.bench,))
     items = Path(opts.blindspots_from)
     plan = plan_blindspots(items, opts.bench, opts, opts.image_dir)  # the file, its images, its objects
     model = model_record(run)
     check_model(items, plan.model, model)
     if plan.model is None:
-        print(f"note: {items.with_name('results.json')} records no checkpoint (scored from a file); assuming the "
-              f"responses are {run.ckpt}'s own")
+        say(f"note: {items.with_name('results.json')} records no checkpoint (scored from a file); assuming the "
+            f"responses are {run.ckpt}'s own")
     out_dir = opts.out / opts.bench if opts.out else items.parent
     if opts.quiet:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-    adapter = load_adapter(run.ckpt, adapter_dir=run.adapter, dtype=opts.dtype, device=opts.device)
-    _blindspots(adapter, items, opts.bench, opts, out_dir, settings, model, f"{run.name}/{opts.bench}", plan)
+    with output_lock(opts.out or items.parent, "--out" if opts.out else "--blindspots-from"):
+        adapter = load_adapter(run.ckpt, adapter_dir=run.adapter, dtype=opts.dtype, device=opts.device)
+        _blindspots(adapter, items, opts.bench, opts, out_dir, settings, model, f"{run.name}/{opts.bench}", plan)
     return 0
 
 
-def _check(result: dict[str, Any], opts: argparse.Namespace) -> int:
-    return check_baseline(result, opts.baseline, opts.tolerance)
+def _check(result: dict[str, Any], baseline: dict[str, Any], opts: argparse.Namespace) -> int:
+    status, report = check_baseline(result, baseline, opts.tolerance)
+    say(report)
+    return status
 
 
 def _fmt(value: Any) -> str:

@@ -27,6 +27,7 @@ regression (0 otherwise), so a nightly job can gate on it. Bad input exits 2 wit
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -35,26 +36,39 @@ from evaluation.benches import UsageError, bench_module, check_written_for
 from evaluation.benches.judging import add_judge_options
 from evaluation.generation import ResumeError
 from evaluation.judge import JudgeError
-from evaluation.outputs import check_baseline, write_outputs
+from evaluation.outputs import (
+    check_baseline,
+    check_output_dir,
+    check_output_file,
+    load_baseline,
+    output_lock,
+    say,
+    write_outputs,
+)
 from evaluation.provenance import stamp
+from evaluation.results import IncompleteSetError
 from evaluation.tables import result_heading, sections_markdown
 
+INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 SCORING_BENCHES = ("amber", "amber-g", "amber-d", "chair", "objhal", "mmhal", "shapes", "shapes-faint", "pope")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="uedpo-eval", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = OneLineParser(prog="uedpo-eval", description=__doc__.split("\n\n")[0],
+                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--bench", required=True, choices=(*SCORING_BENCHES, "all"))
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--responses", help="score an existing responses file (JSON or JSONL)")
     src.add_argument("--ckpt", action="append", help="checkpoint dir or hub id (repeat to compare)")
     p.add_argument("--adapter", action="append", help="peft LoRA adapter dir per --ckpt ('-' for none)")
     p.add_argument("--image-dir", type=Path, help="benchmark images (checkpoint mode)")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="score the items whose image opens and list the others (the result is labelled partial); "
+                        "without it an unreadable image stops the run before the model loads")
     p.add_argument("--out", type=Path, help="output directory: <out>/<bench>/results.json, items.jsonl, tables")
     p.add_argument("--output-json", type=Path, help="results JSON path (scoring mode; items go beside it)")
     p.add_argument("--data-dir", help="benchmark data directory (default: $UEDPO_DATA_DIR or the user cache)")
-    p.add_argument("--limit", type=int, help="only the first N items (smoke tests)")
+    p.add_argument("--limit", type=int, help="generate and score only the first N items (--ckpt; smoke tests)")
     p.add_argument("--allow-partial", action="store_true",
                    help="score a responses file that answers only part of the benchmark (labelled partial n/N)")
     p.add_argument("--batch-size", type=int, help="generation batch size (default 8; 100 for shapes)")
@@ -108,7 +122,70 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_scoring(opts: argparse.Namespace) -> int:
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (exit 2), like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# Options that only change generation: refused with --responses rather than silently ignored.
+GENERATION_ONLY = (("limit", "--limit"), ("batch_size", "--batch-size"), ("max_new_tokens", "--max-new-tokens"),
+                   ("adapter", "--adapter"), ("image_dir", "--image-dir"), ("skip_bad_images", "--skip-bad-images"))
+
+
+def validate(opts: argparse.Namespace) -> None:
+    """Every option checked before anything is read, loaded or written (a bad one: exit 2, one line)."""
+    for name, flag in (("batch_size", "--batch-size"), ("max_new_tokens", "--max-new-tokens"), ("limit", "--limit")):
+        value = getattr(opts, name)
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} {value}: expected a positive integer (leave it out for the default)")
+    if not math.isfinite(opts.tolerance) or opts.tolerance < 0:
+        raise UsageError(f"--tolerance {opts.tolerance}: expected a non-negative number (the allowed worsening "
+                         "per metric, in its units)")
+    if opts.responses:
+        given = [flag for name, flag in GENERATION_ONLY if getattr(opts, name) not in (None, False)]
+        if given:
+            hint = (" (to score part of a file, pass a file with those rows and --allow-partial)"
+                    if given[0] == "--limit" else "")
+            raise UsageError(f"{given[0]}: applies to --ckpt runs (generation), not to scoring --responses{hint}")
+        if opts.blindspots or opts.blindspots_from:
+            raise UsageError("--blindspots needs --ckpt: the analysis teacher-forces the checkpoint that wrote "
+                             "the responses")
+        check_input_file(Path(opts.responses), "--responses")
+    elif opts.output_json:
+        raise UsageError("--output-json: applies to scoring --responses; with --ckpt the results go to "
+                         "--out/<bench>/results.json")
+    for flag, value in (("--reviews", opts.reviews), ("--blindspots-from", opts.blindspots_from)):
+        if value is not None:
+            check_input_file(Path(value), flag)
+    if opts.coco_gt and not Path(opts.coco_gt).is_dir():
+        check_input_file(Path(opts.coco_gt), "--coco-gt")
+    if opts.similarity.startswith("table:"):
+        check_input_file(Path(opts.similarity.removeprefix("table:")), "--similarity table:")
+    if opts.data_dir and Path(opts.data_dir).exists() and not Path(opts.data_dir).is_dir():
+        raise UsageError(f"--data-dir {opts.data_dir}: is a file, not a directory; pass the benchmark data "
+                         "folder (uedpo-data where shows it)")
+    if opts.output_json:
+        check_output_file(opts.output_json, "--output-json")
+    if opts.out:
+        check_output_dir(opts.out, "--out")
+
+
+def check_input_file(path: Path, flag: str) -> None:
+    """An input file that exists, is a file and can be read (its content is the loaders' to check)."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory; pass the file")
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {path}: not found; check the path") from None
+    except OSError as err:
+        raise UsageError(f"{flag} {path}: cannot read it ({err.strerror}); check its permissions") from None
+
+
+def run_scoring(opts: argparse.Namespace, baseline) -> int:
     module = bench_module(opts.bench)
     check_written_for(opts.responses, opts.bench)
     results_path = opts.output_json or (opts.out / opts.bench / "results.json" if opts.out else None)
@@ -116,36 +193,56 @@ def run_scoring(opts: argparse.Namespace) -> int:
                                out_dir=results_path.parent if results_path else None)
     stamp(scored.result)
     result = scored.result.to_dict()
-    if results_path:
-        write_outputs(scored, results_path)
-    print(result_heading(result) + "\n")
-    print(sections_markdown(result))
+    if results_path:  # written first: a closed stdout (`| head`) must not lose them
+        with output_lock(opts.out or results_path.parent, "--out" if opts.out else "--output-json"):
+            write_outputs(scored, results_path)
+    status, report = check_baseline(result, baseline, opts.tolerance) if baseline else (0, None)
+    say(result_heading(result) + "\n")
+    say(sections_markdown(result))
     for note in scored.notes:
-        print(note)
+        say(note)
     if results_path:
-        print(f"\nresults: {results_path}")
-    return check_baseline(result, opts.baseline, opts.tolerance) if opts.baseline else 0
+        say(f"\nresults: {results_path}")
+    if report:
+        say(report)
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    opts = parser.parse_args(argv)
     try:
+        opts = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (one line, exit 2) or --help (exit 0)
+        return int(exc.code or 0)
+    try:
+        validate(opts)
+        baseline = load_baseline(opts.baseline) if opts.baseline else None
         if opts.responses:
-            if opts.blindspots or opts.blindspots_from:
-                raise UsageError("--blindspots needs --ckpt: the analysis teacher-forces the checkpoint that wrote "
-                                 "the responses")
-            return run_scoring(opts)
+            return run_scoring(opts, baseline)
         if opts.blindspots_from:
             from evaluation.checkpoint import run_blindspots_from
 
             return run_blindspots_from(opts)
         from evaluation.checkpoint import run_checkpoints  # imports torch/transformers only when needed
 
-        return run_checkpoints(opts)
-    except (UsageError, DataError, ResumeError, JudgeError, ValueError, FileNotFoundError) as err:
+        return run_checkpoints(opts, baseline)
+    except (UsageError, DataError, ResumeError, JudgeError, IncompleteSetError, ValueError) as err:
         print(f"uedpo-eval: error: {err}", file=sys.stderr)
         return 2
+    except RecursionError:
+        print("uedpo-eval: error: an input file is nested too deeply to read (JSON nested thousands of levels); "
+              "check --responses and the other files passed", file=sys.stderr)
+        return 2
+    except OSError as err:  # the remaining disk, permission and device faults: one line naming the file
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"uedpo-eval: error: {where}{err.strerror or err}; check the path, its permissions and free space",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        from evaluation.generation import interrupted_message
+
+        print(f"uedpo-eval: interrupted; {interrupted_message()}", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -47,27 +47,42 @@ def read_done(path: Path) -> dict[str, dict[str, Any]]:
     if end < len(data):
         with open(path, "r+b") as f:  # drop the half-written last line so appends stay line-aligned
             f.truncate(end)
+    fix = "delete the file to start over (or use another --out)"
+    try:
+        text = data[:end].decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ResumeError(f"{path}: not UTF-8 text (byte {err.start}); {fix}") from None
     done: dict[str, dict[str, Any]] = {}
-    for lineno, line in enumerate(data[:end].decode("utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ResumeError(
-                f"{path}: line {lineno} is not valid JSON ({err.msg}); delete the file to start over"
-            ) from None
+            raise ResumeError(f"{path}: line {lineno} is not valid JSON ({err.msg}); {fix}") from None
+        except RecursionError:
+            raise ResumeError(f"{path}: line {lineno} is JSON nested too deeply to be a response row; {fix}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("id"), int | str) or isinstance(row.get("id"), bool):
+            raise ResumeError(f"{path}: line {lineno} is not a response row with an \"id\" (int or string); {fix}")
         done[str(row["id"])] = row
     return done
 
 
 def check_settings(path: Path, settings: dict[str, Any]) -> None:
-    """Write the settings beside a new file; refuse to resume a file made with other settings."""
+    """Write the settings beside a new file; refuse to resume a file made with other settings. Settings left
+    beside a missing or empty file (a run stopped before its first batch) are replaced."""
     sp = settings_path(path)
-    if sp.exists():
-        old = json.loads(sp.read_text(encoding="utf-8"))
+    has_rows = path.exists() and path.stat().st_size > 0
+    if sp.exists() and has_rows:
+        try:
+            old = json.loads(sp.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as err:
+            raise ResumeError(f"{sp}: unreadable generation settings ({str(err).splitlines()[0]}); delete it and "
+                              f"{path.name} to regenerate, or use another --out") from None
         if old != settings:
-            changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k)) \
+                if isinstance(old, dict) else ["all"]
+            old = old if isinstance(old, dict) else {}
             raise ResumeError(
                 f"{path}: was generated with other settings ({', '.join(changed)} differ: "
                 f"{ {k: old.get(k) for k in changed} } vs { {k: settings.get(k) for k in changed} }); "
@@ -75,6 +90,21 @@ def check_settings(path: Path, settings: dict[str, Any]) -> None:
             )
     else:
         atomic_write_json(sp, settings)
+
+
+# The file being generated (for the one line a Ctrl-C prints): path, items done, items in all.
+_current: dict[str, Any] = {}
+
+
+def interrupted_message() -> str:
+    if not _current:
+        return "no generation was under way and no output set was left half-written: rerun the same command"
+    try:
+        saved = len(read_done(_current["path"]))
+    except (OSError, ValueError):
+        saved = _current["done"]
+    return (f"{saved} of {_current['total']} responses are saved in {_current['path']}: rerun the same command to "
+            "resume")
 
 
 def check_same_questions(path: Path, items: Sequence[GenItem], done: dict[str, dict[str, Any]]) -> None:
@@ -103,10 +133,11 @@ def generate_jsonl(
     """Generate every item not yet in ``path`` and return all rows in ``items`` order."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    check_settings(path, settings)
-    done = read_done(path)
+    done = read_done(path)  # checked before anything is written: a bad file is refused as it is
     check_same_questions(path, items, done)
+    check_settings(path, settings)
     todo = [it for it in items if str(it.id) not in done]
+    _current.update(path=path, done=len(items) - len(todo), total=len(items))
     with open(path, "a", encoding="utf-8") as f, tqdm(
         total=len(items), initial=len(items) - len(todo), desc=desc, unit="item", disable=not progress
     ) as bar:
@@ -119,6 +150,8 @@ def generate_jsonl(
             f.flush()
             os.fsync(f.fileno())
             bar.update(len(batch))
+            _current["done"] += len(batch)
+    _current.clear()
     return [done[str(it.id)] for it in items]
 
 

@@ -56,6 +56,12 @@ PAGE_JS = """() => {
 }"""
 # Outputs that switch components on or off rather than set a value.
 TOGGLES = ("show_dispreferred", "show_object", "show_compare_dispreferred")
+# Events handled at once (gradio's default is 1 per event: 8 users wait for each other's whole request). The
+# forwards still take turns (InspectorSession's lock); rendering, exports and downloads of other users overlap
+# them. The events that may run a forward share one limit ("forward"); the others have their own.
+DEFAULT_CONCURRENCY = 4
+DEFAULT_MAX_QUEUE = 64  # requests waiting beyond that get gradio's "queue is full" (retry) message
+FORWARD_GROUP = "forward"
 
 
 def checked_slider(*args, **kwargs) -> gr.Slider:
@@ -87,8 +93,16 @@ def model_label(session: InspectorSession) -> str:
 
 
 def build_app(
-    session: InspectorSession, *, alpha: float = 0.3, tau: float = 0.4, noise_step: int = 500
+    session: InspectorSession,
+    *,
+    alpha: float = 0.3,
+    tau: float = 0.4,
+    noise_step: int = 500,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_queue: int = DEFAULT_MAX_QUEUE,
 ) -> gr.Blocks:
+    """The page for ``session``, queued: ``concurrency`` events at once (those that may run a forward share
+    that limit), at most ``max_queue`` waiting."""
     samples = session.samples
     first = samples.samples[0] if samples else None
     first_obj = first.first_object() if first else None
@@ -344,9 +358,15 @@ def build_app(
         refresh_inputs = [state, *analyse_inputs]
         analyse = wire(session.analyse)
         refresh = wire(session.refresh)
-        analyse_btn.click(analyse, analyse_inputs, outputs, api_name="analyse")
+        forward = dict(concurrency_limit=concurrency, concurrency_id=FORWARD_GROUP)
+        analyse_btn.click(analyse, analyse_inputs, outputs, api_name="analyse", **forward)
         k_s.release(
-            wire(session.refresh_k), refresh_inputs, outputs, api_name=False, trigger_mode="always_last"
+            wire(session.refresh_k),
+            refresh_inputs,
+            outputs,
+            api_name=False,
+            trigger_mode="always_last",
+            **forward,
         )
         regate = wire(session.regate)
         regate_inputs = [state, words, alpha_s, tau_s, mode, compare_field]
@@ -359,33 +379,47 @@ def build_app(
         words.submit(wire(session.rerender), [state, words, mode, compare_field], outputs, api_name=False)
         sample.input(
             wire(session.pick), [sample, filter_r], outputs, api_name="pick", trigger_mode="always_last"
-        ).then(refresh, refresh_inputs, outputs, api_name=False)
+        ).then(refresh, refresh_inputs, outputs, api_name=False, **forward)
         obj_dd.input(
             wire(session.pick_object),
             [sample, obj_dd],
             outputs,
             api_name="pick_object",
             trigger_mode="always_last",
-        ).then(refresh, refresh_inputs, outputs, api_name=False)
+        ).then(refresh, refresh_inputs, outputs, api_name=False, **forward)
         filter_inputs = [filter_r, search, sample, obj_dd]
         for event, api in ((filter_r.input, "filter"), (search.submit, False)):
             event(
                 wire(session.filter_items), filter_inputs, outputs, api_name=api, trigger_mode="always_last"
-            ).then(refresh, refresh_inputs, outputs, api_name=False)
+            ).then(refresh, refresh_inputs, outputs, api_name=False, **forward)
         export_btn.click(wire(session.export), [state, words], outputs, api_name="export")
         export_all_btn.click(
-            wire(session.export_all), [filter_r, search, alpha_s, tau_s, k_s], outputs, api_name="export_all"
+            wire(session.export_all),
+            [filter_r, search, alpha_s, tau_s, k_s],
+            outputs,
+            api_name="export_all",
+            **forward,
         )
         if first is not None:
-            demo.load(analyse, analyse_inputs, outputs, api_name=False)
+            demo.load(analyse, analyse_inputs, outputs, api_name=False, **forward)
+    demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return demo
 
 
-def launch_kwargs(session: InspectorSession, *, host: str = "127.0.0.1", port: int | None = None) -> dict:
-    """``demo.launch`` arguments: local bind, no share link, offline theme, the overlay CSS, the page JS."""
+def launch_kwargs(
+    session: InspectorSession,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    auth: tuple[str, str] | None = None,
+) -> dict:
+    """``demo.launch`` arguments: local bind, no share link, offline theme, the overlay CSS, the page JS;
+    ``auth`` (user, password) puts the page and its API behind gradio's login. Exports and previews are
+    served from ``session.export_root`` (an allowed path)."""
     return dict(
         server_name=host,
         server_port=port,
+        auth=auth,
         share=False,
         css=OVERLAY_CSS + PAGE_CSS,
         js=PAGE_JS,

@@ -20,13 +20,18 @@ Handlers and their cost: :meth:`InspectorSession.analyse` (forwards), :meth:`Ins
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import math
+import os
 import re
+import shutil
 import tempfile
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,6 +53,7 @@ log = logging.getLogger(__name__)
 
 # (image, question, preferred, dispreferred, *, alpha, tau, noise_step, sample_id) -> PairView
 AnalyseFn = Callable[..., PairView]
+EXPORT_PREFIX = "uedpo-inspect-"  # the temporary folder of a session: exports, previews, gradio's cache
 OVERLAY_IDS = {"preferred": "token-overlay", "dispreferred": "token-overlay-dispreferred"}
 COMPARE_OVERLAY_IDS = {
     "preferred": "token-overlay-compare",
@@ -184,13 +190,63 @@ class InspectorSession:
         export_root: str | Path | None = None,
         model_a: ModelInfo | None = None,
         model_b: ModelInfo | None = None,
+        serialise_forwards: bool = True,
     ) -> None:
         self.analyse_fn = analyse_fn
         self.compare_fn = compare_fn
         self.samples = samples
-        self.export_root = Path(export_root or tempfile.mkdtemp(prefix="uedpo-inspect-"))
+        self.export_root = Path(export_root or tempfile.mkdtemp(prefix=EXPORT_PREFIX))
+        # A folder of its own is removed by :meth:`close`, or when the session goes or the interpreter exits.
+        self._remove_root = (
+            weakref.finalize(self, shutil.rmtree, str(self.export_root), True)
+            if export_root is None
+            else None
+        )
         self.model_a = model_a
         self.model_b = model_b
+        # Handlers run in gradio's worker threads, several at once. A model is no thread-safe object (its
+        # fast tokenizer raises "Already borrowed" when shared, two forwards on one device only contend), so
+        # the forwards take turns; rendering, exports and file serving of other users go on meanwhile.
+        self._forward_lock = threading.Lock() if serialise_forwards else None
+        self._preview_lock = threading.Lock()
+        self._previews: dict[tuple, str] = {}
+
+    def _forward(self, fn: AnalyseFn, *args, **kwargs) -> PairView:
+        if self._forward_lock is None:
+            return fn(*args, **kwargs)
+        with self._forward_lock:
+            return fn(*args, **kwargs)
+
+    def close(self) -> None:
+        """Remove the folder of exports and previews when the session made it (``export_root`` not given)."""
+        if self._remove_root is not None:
+            self._remove_root()
+
+    def preview_file(self, image: Image.Image, source_key: tuple) -> str:
+        """The image shown as analysed, as a PNG in ``export_root/previews``, written once per source.
+
+        A file, not a PIL image: gradio writes a PIL output to ``<cache>/<hash of its bytes>/image.webp`` in
+        place, so two users viewing the same image rewrite the file a third one is downloading, and that
+        download fails ("Too little data for declared Content-Length"). A file path is copied into the cache
+        under a temporary name and renamed; this one is never rewritten either.
+        """
+        with self._preview_lock:
+            path = self._previews.get(source_key)
+            if path is not None and os.path.isfile(path):
+                return path
+            name = hashlib.sha256(repr(source_key).encode()).hexdigest()[:20] + ".png"
+            target = self.export_root / "previews" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".preview-", suffix=".png")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    image.save(f, format="PNG")
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            self._previews[source_key] = str(target)
+            return str(target)
 
     # -- labels ---------------------------------------------------------------------------------------------
     def model_info(self, view: PairView, side: str = "a") -> ModelInfo:
@@ -221,6 +277,15 @@ class InspectorSession:
         if not label or self.samples is None:
             return None
         return self.samples.by_label(label)
+
+    @staticmethod
+    def _source_key(path: str | Path) -> tuple:
+        """What identifies an image file's content for :meth:`preview_file`: path, size and mtime."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return (str(path),)
+        return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
 
     def _image(self, upload: str | None, sample: Sample | None) -> tuple[Image.Image, str, str]:
         """(image, where it came from, the sample id that seeds its noise)."""
@@ -267,9 +332,11 @@ class InspectorSession:
             raise InputError("preferred response: empty; type the response to analyse", field="preferred")
         kwargs = dict(alpha=alpha, tau=tau, noise_step=noise_step, sample_id=sample_id)
         start = time.perf_counter()
-        view = self.analyse_fn(image, question or "", preferred, dispreferred or None, **kwargs)
+        view = self._forward(
+            self.analyse_fn, image, question or "", preferred, dispreferred or None, **kwargs
+        )
         view_b = (
-            self.compare_fn(image, question or "", preferred, dispreferred or None, **kwargs)
+            self._forward(self.compare_fn, image, question or "", preferred, dispreferred or None, **kwargs)
             if self.compare_fn
             else None
         )
@@ -288,7 +355,7 @@ class InspectorSession:
             f"✓ analysed {n} tokens of the {source} at k = {noise_step} in {took:.2f} s "
             f"(noise of seed {view.seed}, id {view.sample_id!r}, step {_step_label(view.step)})"
         )
-        out["preview"] = image
+        out["preview"] = self.preview_file(image, self._source_key(upload or sample.image))
         return out
 
     def analyse(
@@ -399,7 +466,7 @@ class InspectorSession:
                 "preferred": obj.probe if obj else sample.preferred,
                 "dispreferred": sample.dispreferred or "",
                 "words": ", ".join(sample.hallucinated),
-                "preview": open_image(sample.image),
+                "preview": self.preview_file(open_image(sample.image), self._source_key(sample.image)),
                 "object": self._object_choices(sample, obj.key if obj else None),
                 "show_object": obj is not None,
                 "status": f"sample {sample.id} loaded; analysing…",
@@ -679,7 +746,9 @@ class InspectorSession:
                     try:
                         image = open_image(sample.image)
                         kwargs = dict(alpha=a, tau=t, noise_step=k, sample_id=sample.id)
-                        view = self.analyse_fn(image, sample.question, text, sample.dispreferred, **kwargs)
+                        view = self._forward(
+                            self.analyse_fn, image, sample.question, text, sample.dispreferred, **kwargs
+                        )
                     except (InputError, ValueError, OSError) as err:
                         skipped.append(f"{sample.id} ({what}): {err}")
                         continue

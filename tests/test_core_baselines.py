@@ -447,3 +447,39 @@ def test_baselines_do_not_import_transformers():
         "bad = [m for m in ('transformers', 'peft', 'gradio') if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- reference scores, one-token means, tiny vocabularies (mutation testing, docs/testing.md) ----------------
+def test_tpo_reference_scores_weight_the_rejected_reference_and_get_no_gradient():
+    """One token per branch, β = 1, policy s = 0 (w = 1), reference s = ln 3 on both branches:
+    w_ref^w = σ(ln 3) + .5 = 1.25, w_ref^l = 1.5 − σ(ln 3) = .75; lp = ref = −1 everywhere, so
+    r_w = −1 − (−1 + ln 1.25) = −ln 1.25 and r_l = −1 − (−1 + ln .75) = −ln .75."""
+    lp, mask = torch.tensor([[-1.0]]), torch.ones(1, 1, dtype=torch.bool)
+    zero = torch.zeros(1, 1)
+    s_ref_w = torch.full((1, 1), LN3, requires_grad=True)
+    s_ref_l = torch.full((1, 1), LN3, requires_grad=True)
+    pw = lp.clone().requires_grad_(True)
+    out = tpo_loss(pw, lp, lp, lp, zero, zero, s_ref_w, s_ref_l, mask, mask, 1.0)
+    assert out.rewards_chosen.item() == pytest.approx(-math.log(1.25), abs=1e-6)
+    assert out.rewards_rejected.item() == pytest.approx(-math.log(0.75), abs=1e-6)
+    assert out.margin.item() == pytest.approx(math.log(0.75) - math.log(1.25), abs=1e-6)
+    out.loss.backward()
+    assert pw.grad is not None and s_ref_w.grad is None and s_ref_l.grad is None
+
+
+def test_tpo_token_means_with_a_single_valid_token():
+    """Chosen mask [T, F]: the means are over that one token (σ(ln 3) + .5 = 1.25, s = ln 3), not halved."""
+    lp = torch.tensor([[-1.0, -2.0]])
+    s = torch.tensor([[LN3, 4.0]])
+    mw, ml = torch.tensor([[True, False]]), torch.tensor([[False, True]])
+    out = tpo_loss(lp, lp, lp, lp, s, s, torch.zeros(1, 2), torch.zeros(1, 2), mw, ml, 0.1)
+    assert out.weight_chosen_mean.item() == pytest.approx(1.25, abs=1e-6)
+    assert out.score_chosen_mean.item() == pytest.approx(LN3, abs=1e-6)
+    assert out.weight_rejected_mean.item() == pytest.approx(1.5 - torch.sigmoid(torch.tensor(4.0)).item(), abs=1e-6)
+    assert out.score_rejected_mean.item() == pytest.approx(4.0)
+
+
+def test_tpo_score_gathers_masked_positions_at_id_zero_so_a_one_token_vocabulary_works():
+    clear, noised = torch.tensor([[[2.0], [5.0]]]), torch.tensor([[[0.5], [1.0]]])
+    s = tpo_score(clear, noised, torch.tensor([[0, -100]]), torch.tensor([[True, False]]))
+    assert s.tolist() == [[1.5, 0.0]]

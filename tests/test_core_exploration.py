@@ -169,3 +169,87 @@ def test_shape_mismatch_raises():
         exploration_strengths(u, delta[:, :3], mask, preferred=True, alpha=0.3, tau=0.4)
     with pytest.raises(ValueError, match="mask"):
         exploration_strengths(u, delta, mask.float(), preferred=True, alpha=0.3, tau=0.4)
+
+
+# -- hand-computed boundaries (mutation testing, docs/testing.md) ---------------------------------------------
+def _one_row(u, delta, mask=None):
+    u, delta = torch.tensor([u]), torch.tensor([delta])
+    return u, delta, torch.ones_like(u, dtype=torch.bool) if mask is None else torch.tensor([mask])
+
+
+def test_token_type_names_are_the_display_labels():
+    from uedpo.exploration import TOKEN_TYPE_NAMES
+
+    assert TOKEN_TYPE_NAMES == {TokenType.NOT_SCORED: "not-scored", TokenType.UNGATED: "ungated",
+                                TokenType.TYPE_I: "type-i", TokenType.TYPE_II: "type-ii", TokenType.EASED: "eased"}
+
+
+def test_u_equal_to_mu_is_type_ii_and_a_lone_gated_token_has_mu_equal_to_its_u():
+    """τ = 0.99, Δ = [0, 0, 0, 1]: q ≈ 0.97, so the first three are gated; u = [0, 1, 2, 5] gives μ = 1 over
+    them, so u = 1 (= μ) is Type-II and only u = 2 is Type-I. A row whose gate holds one token: μ = its u."""
+    u, delta, mask = _one_row([0.0, 1.0, 2.0, 5.0], [0.0, 0.0, 0.0, 1.0])
+    types = token_types(u, delta, mask, preferred=True, tau=0.99)
+    assert types.tolist() == [[TokenType.TYPE_II, TokenType.TYPE_II, TokenType.TYPE_I, TokenType.UNGATED]]
+    ex = explore(*_one_row([3.0, 7.0], [0.0, 1.0]), preferred=True, alpha=0.5, tau=0.5)  # q = 0.5: gate {t0}
+    assert ex.gate.tolist() == [[True, False]] and ex.mu.item() == 3.0 and ex.n_gated.tolist() == [1]
+    assert ex.lam.tolist() == [[1.25, 1.0]]  # fewer than two gated tokens: z = 0, σ(z) = 0.5
+
+
+def test_z_uses_sigma_at_the_floor_and_is_zero_outside_the_gate():
+    """Gated u = [0, 1]: μ = 0.5, ς = 0.5, z = ±1 with the default floor and with std_eps = ς exactly; a floor
+    above ς switches z off. The ungated token (Δ = 1) keeps z = 0."""
+    u, delta, mask = _one_row([0.0, 1.0, 9.0], [0.0, 0.0, 1.0])
+    for kwargs in ({}, {"std_eps": 0.5}):
+        ex = explore(u, delta, mask, preferred=True, alpha=0.2, tau=0.9, **kwargs)
+        assert ex.gate.tolist() == [[True, True, False]]
+        assert ex.z.tolist() == [[-1.0, 1.0, 0.0]] and ex.sigma.item() == 0.5
+        lam = exploration_strengths(u, delta, mask, preferred=True, alpha=0.2, tau=0.9, **kwargs)
+        assert torch.allclose(lam, torch.tensor([[1 + 0.2 * torch.sigmoid(torch.tensor(-1.0)).item(),
+                                                  1 + 0.2 * torch.sigmoid(torch.tensor(1.0)).item(), 1.0]]))
+    floored = exploration_strengths(u, delta, mask, preferred=True, alpha=0.2, tau=0.9, std_eps=0.6)
+    assert torch.allclose(floored, torch.tensor([[1.1, 1.1, 1.0]]))
+
+
+def test_near_constant_gated_u_gives_z_zero():
+    """ς = 5e-8 < std_eps = 1e-6 with two gated tokens: not usable, z = 0 (not ±0.05)."""
+    u, delta, mask = _one_row([0.0, 1e-7, 0.0], [0.0, 0.0, 1.0])
+    ex = explore(u, delta, mask, preferred=True, alpha=0.2, tau=0.9)
+    assert ex.n_gated.tolist() == [2] and 0 < ex.sigma.item() < 1e-6
+    assert ex.z.tolist() == [[0.0, 0.0, 0.0]]
+
+
+def test_n_gated_is_per_row():
+    u = torch.zeros(2, 4)
+    delta = torch.tensor([[0.0, 1.0, 1.0, 1.0], [0.0, 1.0, 2.0, 3.0]])
+    ex = explore(u, delta, torch.ones(2, 4, dtype=torch.bool), preferred=True, alpha=0.1, tau=0.5)
+    assert ex.threshold.tolist() == [1.0, 1.5] and ex.n_gated.tolist() == [1, 2]
+
+
+def test_token_types_pass_the_scope_through():
+    """Row 0 Δ = [0, 1], row 1 Δ = [10, 11]. Per row (τ = 0.5) the first token of each row is gated; pooled over
+    the batch q = 5.5 gates both tokens of row 0 and none of row 1."""
+    u = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    delta = torch.tensor([[0.0, 1.0], [10.0, 11.0]])
+    mask = torch.ones(2, 2, dtype=torch.bool)
+    seq = token_types(u, delta, mask, preferred=True, tau=0.5)
+    batch = token_types(u, delta, mask, preferred=True, tau=0.5, scope="batch")
+    assert seq.tolist() == [[TokenType.TYPE_II, TokenType.UNGATED], [TokenType.TYPE_II, TokenType.UNGATED]]
+    assert batch.tolist() == [[TokenType.TYPE_II, TokenType.TYPE_I], [TokenType.UNGATED, TokenType.UNGATED]]
+
+
+def test_batch_scope_with_no_valid_token_gives_a_nan_threshold():
+    u = torch.zeros(2, 3)
+    ex = explore(u, u, torch.zeros(2, 3, dtype=torch.bool), preferred=True, alpha=0.3, tau=0.4, scope="batch")
+    assert bool(ex.threshold.isnan().all()) and ex.threshold.shape == (2,)
+    assert torch.equal(ex.lam, torch.ones(2, 3)) and ex.n_gated.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("which", ["delta", "mask"])
+def test_tensors_on_another_device_are_refused(which):
+    u, delta, mask = _one_row([0.0, 1.0], [0.0, 1.0])
+    if which == "delta":
+        delta = delta.to("meta")
+    else:
+        mask = mask.to("meta")
+    with pytest.raises(ValueError, match="one device"):
+        explore(u, delta, mask, preferred=True, alpha=0.3, tau=0.4)

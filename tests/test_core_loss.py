@@ -183,3 +183,59 @@ def test_core_modules_do_not_import_transformers():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- hand-computed statistics and boundaries (mutation testing, docs/testing.md) ------------------------------
+def test_rejected_rewards_margins_and_accuracies_by_hand():
+    """β = 0.1, one pair of two tokens each, λ_w = [2, 1], λ_l = [1, 0.5]:
+    chosen:   Σλ·lp = 2(−1) + (−2) = −4, Σref = −1, weighted reward .1(−3) = −.3, vanilla .1(−3 + 1) = −.2
+    rejected: Σλ·lp = −3 + .5(−1) = −3.5, Σref = −2.5, weighted .1(−1) = −.1, vanilla .1(−4 + 2.5) = −.15
+    margin h = −.3 − (−.1) = −.2; accuracies: −.3 > −.1 false, −.2 > −.15 false."""
+    lp_w, ref_w = torch.tensor([[-1.0, -2.0]]), torch.tensor([[-0.5, -0.5]])
+    lp_l, ref_l = torch.tensor([[-3.0, -1.0]]), torch.tensor([[-1.5, -1.0]])
+    lam_w, lam_l, mask = torch.tensor([[2.0, 1.0]]), torch.tensor([[1.0, 0.5]]), torch.ones(1, 2, dtype=torch.bool)
+    out = ue_dpo_loss(lp_w, lp_l, ref_w, ref_l, lam_w, lam_l, mask, mask, 0.1)
+    assert out.rewards_chosen.item() == pytest.approx(-0.3)
+    assert out.rewards_rejected.item() == pytest.approx(-0.1)
+    assert out.vanilla_rewards_chosen.item() == pytest.approx(-0.2)
+    assert out.vanilla_rewards_rejected.item() == pytest.approx(-0.15)
+    assert out.logps_chosen.item() == -3.0 and out.logps_rejected.item() == -4.0
+    assert out.reward_margins.item() == pytest.approx(-0.2)
+    assert out.margin.item() == pytest.approx(-0.2)
+    assert out.reward_accuracies.item() == 0.0 and out.vanilla_reward_accuracies.item() == 0.0
+    swapped = ue_dpo_loss(lp_l, lp_w, ref_l, ref_w, lam_l, lam_w, mask, mask, 0.1)
+    assert swapped.reward_accuracies.item() == 1.0 and swapped.vanilla_reward_accuracies.item() == 1.0
+
+
+def test_tied_rewards_are_not_accurate():
+    lp, mask = torch.tensor([[-1.0, -2.0]]), torch.ones(1, 2, dtype=torch.bool)
+    out = dpo_loss(lp, lp, lp, lp, mask, mask, 0.1)
+    assert out.reward_accuracies.item() == 0.0 and out.vanilla_reward_accuracies.item() == 0.0
+    assert out.reward_margins.item() == 0.0
+
+
+def test_weight_reference_ablation_weights_the_rejected_reference_too():
+    """λ_l = [0.5, 1], ref_l = [−2, −1]: the weighted reference sum is .5(−2) − 1 = −2 (not −3)."""
+    lp, mask = torch.tensor([[-1.0, -1.0]]), torch.ones(1, 2, dtype=torch.bool)
+    ref_l, lam_l = torch.tensor([[-2.0, -1.0]]), torch.tensor([[0.5, 1.0]])
+    out = ue_dpo_loss(lp, lp, lp, ref_l, torch.ones(1, 2), lam_l, mask, mask, 1.0, weight_reference=True)
+    assert out.rewards_rejected.item() == pytest.approx((0.5 * -1 - 1) - (0.5 * -2 - 1))
+
+
+def test_lambda_statistics_with_nothing_or_one_token_weighted():
+    lp, mask = torch.zeros(1, 3), torch.ones(1, 3, dtype=torch.bool)
+    ones = torch.ones(1, 3)
+    out = ue_dpo_loss(lp, lp, lp, lp, ones, torch.tensor([[1.0, 0.7, 1.0]]), mask, mask, 0.1)
+    assert out.lam_chosen_mean.item() == 1.0 and out.frac_weighted_chosen.item() == 0.0
+    assert out.lam_rejected_mean.item() == pytest.approx(0.7)
+    assert out.frac_weighted_rejected.item() == pytest.approx(1 / 3)
+
+
+def test_chosen_and_rejected_may_have_different_lengths():
+    """Each branch is checked against its own policy tensor: T_w = 3, T_l = 2 is valid."""
+    lp_w, lp_l = torch.tensor([[-1.0, -1.0, -1.0]]), torch.tensor([[-2.0, -2.0]])
+    mw, ml = torch.ones(1, 3, dtype=torch.bool), torch.ones(1, 2, dtype=torch.bool)
+    out = ue_dpo_loss(lp_w, lp_l, lp_w, lp_l, torch.ones(1, 3), torch.ones(1, 2), mw, ml, 0.1)
+    assert out.logps_chosen.item() == -3.0 and out.logps_rejected.item() == -4.0
+    with pytest.raises(ValueError, match="lam_rejected"):
+        ue_dpo_loss(lp_w, lp_l, lp_w, lp_l, torch.ones(1, 3), torch.ones(1, 3), mw, ml, 0.1)

@@ -76,3 +76,88 @@ def test_bad_noise_arguments_raise_value_errors():
         add_diffusion_noise(torch.zeros(1, 3, 2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="C\\*T\\*P\\*P"):
         add_diffusion_noise_qwen_patches(torch.zeros(4, 100))
+
+
+# -- boundaries and exact formulas (mutation testing, docs/testing.md) ----------------------------------------
+def _eps(shape, seed):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float32)
+
+
+def test_one_step_schedule_and_the_first_and_last_step():
+    """num_steps = 1 is allowed (ᾱ_0 = 1 − β_0); steps 0 and num_steps − 1 are in range, num_steps is not."""
+    one = diffusion_schedule(1)
+    assert one.shape == (1,) and one.dtype == torch.float64
+    assert one.item() == 1.0 - torch.sigmoid(torch.tensor([-6.0], dtype=torch.float64)).item() * (5e-3 - 1e-5) - 1e-5
+    assert diffusion_schedule(1, "ddpm_linear").item() == pytest.approx(1 - 1e-4, abs=1e-15)
+    abar = diffusion_schedule()
+    assert noise_scales(0) == (abar[0].sqrt().item(), (1 - abar[0]).sqrt().item())
+    assert noise_scales(999) == (abar[999].sqrt().item(), (1 - abar[999]).sqrt().item())
+    with pytest.raises(ValueError, match="step"):
+        noise_scales(1000)
+    with pytest.raises(ValueError, match="step"):
+        noise_scales(-1)
+    with pytest.raises(ValueError, match="num_steps"):
+        diffusion_schedule(0)
+
+
+def test_ddpm_linear_schedule_is_float64_and_exact():
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
+    abar = diffusion_schedule(kind="ddpm_linear")
+    assert abar.dtype == torch.float64
+    assert torch.equal(abar, torch.cumprod(1.0 - betas, dim=0))
+
+
+def test_noise_scales_defaults_are_the_1000_step_vcd_schedule():
+    abar = diffusion_schedule(1000, "vcd_sigmoid")
+    assert noise_scales(500) == (abar[500].sqrt().item(), (1.0 - abar[500]).sqrt().item())
+    small = diffusion_schedule(10, "ddpm_linear")
+    assert noise_scales(5, kind="ddpm_linear", num_steps=10) == (small[5].sqrt().item(),
+                                                                 (1.0 - small[5]).sqrt().item())
+
+
+def test_add_diffusion_noise_is_exactly_a_v_plus_b_eps_with_its_defaults():
+    x = torch.rand(2, 3, 4, 4)
+    a, b = noise_scales(500)
+    y = add_diffusion_noise(x, generator=torch.Generator().manual_seed(3))  # step 500, one ε per row
+    assert torch.equal(y, a * x + b * _eps(x.shape, 3))
+    a2, b2 = noise_scales(5, kind="ddpm_linear", num_steps=10)
+    y2 = add_diffusion_noise(x, 5, generator=torch.Generator().manual_seed(3), kind="ddpm_linear", num_steps=10)
+    assert torch.equal(y2, a2 * x + b2 * _eps(x.shape, 3))
+
+
+def test_add_diffusion_noise_without_a_generator_and_with_odd_rows():
+    x = torch.zeros(3, 2, 2)
+    y = add_diffusion_noise(x)  # the global RNG; odd rows are fine without pair sharing
+    assert y.shape == x.shape and not torch.equal(y[0], y[1])
+
+
+def test_eps_is_drawn_in_float32_whatever_the_default_dtype():
+    x = torch.rand(2, 3, 4, 4)
+    want = add_diffusion_noise(x, generator=torch.Generator().manual_seed(5))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        got = add_diffusion_noise(x, generator=torch.Generator().manual_seed(5))
+    finally:
+        torch.set_default_dtype(previous)
+    assert torch.equal(got, want)
+
+
+def test_qwen_patch_noise_is_exactly_a_v_plus_b_eps_per_patch():
+    c, t, p, n = 3, 2, 14, 4
+    pixel_values = torch.rand(n, c * t * p * p)
+    a, b = noise_scales(500)
+    eps = _eps((n, c, 1, p, p), 2)
+    want = (a * pixel_values.view(n, c, t, p, p) + b * eps).reshape(n, -1)
+    got = add_diffusion_noise_qwen_patches(pixel_values, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(got, want)
+    a2, b2 = noise_scales(3, kind="ddpm_linear", num_steps=10)
+    want2 = (a2 * pixel_values.view(n, c, t, p, p) + b2 * eps).reshape(n, -1)
+    got2 = add_diffusion_noise_qwen_patches(pixel_values, 3, generator=torch.Generator().manual_seed(2),
+                                            kind="ddpm_linear", num_steps=10)
+    assert torch.equal(got2, want2)
+
+
+def test_unknown_schedule_message_lists_the_schedules():
+    with pytest.raises(ValueError, match=r"\('vcd_sigmoid', 'ddpm_linear'\)"):
+        diffusion_schedule(kind="cosine")

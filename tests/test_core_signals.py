@@ -96,3 +96,42 @@ def test_selective_log_softmax_matches_full_log_softmax():
 def test_bad_input_raises_value_error_naming_the_argument(mutate, match):
     with pytest.raises(ValueError, match=match):
         token_signals(*mutate(*_random()))
+
+
+# -- boundaries (mutation testing, docs/testing.md) -----------------------------------------------------------
+def test_selective_log_softmax_is_exact_on_every_row_with_the_default_chunk():
+    clear, _, labels, _ = _random(b=2, t=5, v=13)
+    expected = torch.log_softmax(clear, -1).gather(-1, labels[..., None])[..., 0]
+    assert torch.allclose(selective_log_softmax(clear, labels), expected, atol=1e-6)  # all 10 rows, one chunk
+    single = selective_log_softmax(clear[:1, :1], labels[:1, :1])  # one row: the first chunk is the only one
+    assert torch.allclose(single, torch.log_softmax(clear[:1, :1], -1).gather(-1, labels[:1, :1, None])[..., 0])
+
+
+def test_logprob_signals_stay_float32_under_a_float64_default_dtype():
+    clear, blurred, labels, mask = _random()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        s = token_signals(clear, blurred, labels, mask, score_space="logprob")
+        lp = selective_log_softmax(clear, labels)
+    finally:
+        torch.set_default_dtype(previous)
+    assert s.delta.dtype == torch.float32 and lp.dtype == torch.float32
+
+
+def test_label_bounds_are_zero_and_v_minus_one():
+    clear, blurred, labels, mask = _random(v=11)
+    token_signals(clear, blurred, torch.zeros_like(labels), mask)  # 0 is a valid id
+    token_signals(clear, blurred, torch.full_like(labels, 10), mask)  # V − 1 too
+    with pytest.raises(ValueError, match=r"\[0, V"):
+        token_signals(clear, blurred, torch.full_like(labels, 11), mask)
+    with pytest.raises(ValueError, match=r"\[0, V"):
+        token_signals(clear, blurred, torch.full_like(labels, -1), mask)
+
+
+def test_masked_positions_are_gathered_at_id_zero_so_a_one_token_vocabulary_works():
+    clear, blurred = torch.randn(1, 3, 1), torch.randn(1, 3, 1)
+    labels, mask = torch.tensor([[0, 0, -100]]), torch.tensor([[True, True, False]])
+    s = token_signals(clear, blurred, labels, mask)
+    assert torch.equal(s.u, torch.zeros(1, 3))
+    assert torch.allclose(s.delta[0, :2], (clear - blurred)[0, :2, 0]) and s.delta[0, 2].item() == 0.0

@@ -252,13 +252,20 @@ def test_bad_input_exits_2_with_one_line(tiny, data_dir, tmp_path, capsys):
     assert items
 
 
-def test_unreadable_images_are_listed_and_not_scored(tiny, data_dir, tmp_path, capsys):
+def test_unreadable_images_stop_the_run_unless_skipped_and_then_the_result_is_partial(tiny, data_dir, tmp_path,
+                                                                                      capsys):
     write_images(tmp_path / "img", "amber", data_dir, n=3)
     (tmp_path / "img" / "AMBER_2.jpg").write_bytes(b"this is not a jpeg")
-    code = main(["--bench", "amber", "--ckpt", str(tiny["llava"]), "--image-dir", str(tmp_path / "img"),
-                 "--limit", "3", "--out", str(tmp_path / "out"), "--data-dir", str(data_dir), *FAST])
+    args = ["--bench", "amber", "--ckpt", str(tiny["llava"]), "--image-dir", str(tmp_path / "img"),
+            "--limit", "3", "--out", str(tmp_path / "out"), "--data-dir", str(data_dir), *FAST]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "AMBER_2.jpg (item 2)" in err and "--skip-bad-images" in err
+    assert not (tmp_path / "out").exists()  # refused before the model loads: nothing written
+    code = main([*args, "--skip-bad-images"])
     out = capsys.readouterr().out
     assert code == 0 and "skipped 1 unreadable images" in out and "AMBER_2.jpg" in out
     assert [r["id"] for r in lines(tmp_path / "out" / "amber" / "responses.jsonl")] == [1, 3]
     result = json.loads((tmp_path / "out" / "amber" / "results.json").read_text())
     assert result["n_items"] == 2 and result["config"]["skipped_images"] == ["AMBER_2.jpg"]
+    assert "+partial:2/" in result["variant"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import json
+import os
+from pathlib import Path
 
 import pytest
 from inspector_fakes import BLIND_RESPONSE, blindspot_fixture, fake_analyse
@@ -57,7 +59,8 @@ def test_regate_and_rerender_before_any_analysis_change_nothing():
 
 
 def test_outputs_without_a_dispreferred_or_a_comparison(image):
-    out = run(InspectorSession(fake_analyse), image, dispreferred="", words="")
+    session = InspectorSession(fake_analyse)
+    out = run(session, image, dispreferred="", words="")
     # The empty dispreferred panel and its plot are hidden, not shown empty.
     assert out["show_dispreferred"] is False and out["scatter_dispreferred"] is None
     assert (
@@ -65,7 +68,9 @@ def test_outputs_without_a_dispreferred_or_a_comparison(image):
         and out["compare_overlay"] == ""
         and out["show_compare_dispreferred"] is False
     )
-    assert 'id="token-overlay"' in out["overlay_preferred"] and out["preview"].size == (8, 8)
+    assert 'id="token-overlay"' in out["overlay_preferred"]
+    with Image.open(out["preview"]) as shown:  # a file gradio serves, not a PIL image (see preview_file)
+        assert shown.size == (8, 8)
     assert run(InspectorSession(fake_analyse), image)["show_dispreferred"] is True
     assert out["object_panel"] == "" and out["show_object"] is False and out["response_note"] == ""
 
@@ -324,3 +329,43 @@ def test_batch_export_of_all_shown_samples(blind):
 def test_parse_words():
     assert parse_words(" dog, teddy bear ,,\ncat ") == ["dog", "teddy bear", "cat"]
     assert parse_words(None) == []
+
+
+def test_previews_are_files_written_once_per_image_and_the_own_folder_is_removed(tmp_path, image):
+    """gradio rewrites a PIL output in place (``<hash>/image.webp``) while others download it; a preview is
+    a file in the session's folder instead, written once per image and never rewritten."""
+    other = tmp_path / "other.png"
+    Image.new("RGB", (6, 4), (200, 10, 10)).save(other)
+    session = InspectorSession(fake_analyse)
+    root = session.export_root
+    assert root.name.startswith("uedpo-inspect-") and root.is_dir()
+    first = run(session, image)["preview"]
+    before = os.stat(first)
+    again = run(session, image, preferred="another text .")["preview"]
+    assert again == first and Path(first).parent == root / "previews"
+    after = os.stat(first)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rewritten
+    third = run(session, str(other))["preview"]
+    assert third != first
+    with Image.open(third) as shown:
+        assert shown.size == (6, 4) and shown.getpixel((0, 0)) == (200, 10, 10)
+    assert sorted(p.name for p in (root / "previews").iterdir()) == sorted(
+        [Path(first).name, Path(third).name]
+    )
+    session.close()
+    assert not root.exists()
+    given = InspectorSession(fake_analyse, export_root=tmp_path / "kept")
+    run(given, image)
+    given.close()
+    assert (tmp_path / "kept" / "previews").is_dir()  # a folder it was given is the caller's
+
+
+def test_a_session_that_is_dropped_removes_its_folder(image):
+    import gc
+
+    session = InspectorSession(fake_analyse)
+    root = session.export_root
+    run(session, image)
+    del session
+    gc.collect()
+    assert not root.exists()

@@ -227,3 +227,16 @@ def test_records_are_dataclasses_that_satisfy_the_protocol():
     rec = replace(load_template(root / TEMPLATE)[3], model_answer="Rating: 4 is not how answers look")
     item = score_item(rec, "Rating: 4")
     assert (item.index, item.question_type, item.score) == (3, "counting", 4)
+
+
+def test_judge_variant_names_what_served_the_replies():
+    """(mutation testing, docs/testing.md) "official" only for gpt-4-0314 alone; else the served snapshots,
+    sorted and de-duplicated; else the requested name marked unknown."""
+    from evaluation.mmhal.score import OFFICIAL_JUDGE, judge_variant
+
+    assert OFFICIAL_JUDGE == "gpt-4-0314"
+    assert judge_variant("gpt-4", ["gpt-4-0314", "gpt-4-0314"]) == "official"
+    assert judge_variant("gpt-4o", ["gpt-4o-2024-08-06"]) == "judge:gpt-4o-2024-08-06"
+    assert judge_variant(None, ["gpt-4-0314", "gpt-4o", "gpt-4o"]) == "judge:gpt-4-0314+gpt-4o"
+    assert judge_variant("gpt-4o", []) == "judge:gpt-4o(served unknown)"
+    assert judge_variant(None, []) == "judge:unknown"

@@ -132,3 +132,93 @@ def test_metric_directions():
 def test_bad_calls_raise_value_error(call, fragment):
     with pytest.raises(ValueError, match=fragment):
         call()
+
+
+# -- each scorer's arithmetic on a split where TP, FP, TN, FN all differ (mutation testing, docs/testing.md) ----
+# labels y y y y y n n n n n (5 positives, 5 negatives); predictions (already parsed) per label:
+#   positives: yes yes yes no other        negatives: yes no no no other
+PREDS = ["yes", "yes", "yes", "no", "other", "yes", "no", "no", "no", "other"]
+LABELS = ["yes"] * 5 + ["no"] * 5
+
+
+def test_lmms_eval_arithmetic_by_hand():
+    """TP 3, FP 1, TN 3, FN 1 (FN needs pred "no"), unparsed 10 − 8 = 2. Acc = 6 exact matches / 10;
+    P = 3/4, R = 3/4, F1 = 2(P·R)/(P + R) = 3/4; yes_ratio 4/10; gt_yes_ratio 5/10."""
+    m = split_metrics(PREDS, LABELS, "lmms-eval")
+    assert (m.n, m.TP, m.FP, m.TN, m.FN, m.unparsed) == (10, 3, 1, 3, 1, 2)
+    assert (m.accuracy, m.precision, m.recall) == (0.6, 3 / 4, 3 / 4)
+    assert m.f1 == 2 * (0.75 * 0.75) / 1.5
+    assert (m.yes_ratio, m.gt_yes_ratio, m.zero_divisions) == (0.4, 0.5, ())
+
+
+def test_lmms_eval_recall_and_f1_with_unequal_precision_and_recall():
+    """labels y y y n; preds yes no no yes: TP 1, FN 2, FP 1, TN 0. P = 1/2, R = 1/3, F1 = 2(1/6)/(5/6) = 0.4;
+    accuracy 1/4; the unparsed count is 0."""
+    m = split_metrics(["yes", "no", "no", "yes"], ["yes", "yes", "yes", "no"], "lmms-eval")
+    assert (m.TP, m.FN, m.FP, m.TN, m.unparsed) == (1, 2, 1, 0, 0)
+    assert (m.precision, m.recall, m.accuracy) == (1 / 2, 1 / 3, 1 / 4)
+    assert m.f1 == 2 * ((1 / 2) * (1 / 3)) / (1 / 2 + 1 / 3)
+
+
+def test_vlmevalkit_arithmetic_by_hand():
+    """y_pred = 1 iff yes: TP 3, FP 1, FN 2 (the "no" and the Unknown positive), TN 4 (the Unknown negative
+    counts as No). Acc = exact matches 6/10 (Unknown is wrong); P = 3/4, R = 3/5, F1 = 2(P·R)/(P + R);
+    unparsed 2; yes_ratio 4/10; no gt_yes_ratio."""
+    m = split_metrics(PREDS, LABELS, "vlmevalkit")
+    assert (m.n, m.TP, m.FP, m.TN, m.FN, m.unparsed) == (10, 3, 1, 4, 2, 2)
+    assert (m.accuracy, m.precision, m.recall) == (0.6, 3 / 4, 3 / 5)
+    assert m.f1 == 2 * (0.75 * 0.6) / (0.75 + 0.6)
+    assert (m.yes_ratio, m.gt_yes_ratio, m.zero_divisions) == (0.4, None, ())
+
+
+def test_guarded_parsers_name_their_zero_divisions():
+    for parser in ("lmms-eval", "vlmevalkit"):
+        m = split_metrics(["no", "no"], ["no", "no"], parser)
+        assert (m.precision, m.recall, m.f1) == (0.0, 0.0, 0.0)
+        assert m.zero_divisions == ("precision", "recall", "f1"), parser
+
+
+def test_vcd_divides_by_the_number_of_labels_and_official_by_the_counted_answers():
+    """Out of contract (the official-style parsers never return "other"), but it pins each source's formula:
+    VCD's Acc = (TP + TN)/len(gt) = 1/2 and yes = (TP + FP)/len(gt) = 1/2; the official Acc =
+    (TP + TN)/(TP + TN + FP + FN) = 1/1 and yes_ratio = #yes/#answers = 1/2."""
+    vcd = split_metrics(["yes", "other"], ["yes", "yes"], "vcd")
+    official = split_metrics(["yes", "other"], ["yes", "yes"], "official")
+    assert (vcd.accuracy, vcd.yes_ratio) == (0.5, 0.5)
+    assert (official.accuracy, official.yes_ratio) == (1.0, 0.5)
+    for parser in ("official", "llava", "opera"):
+        m = split_metrics(PREDS[:4] + PREDS[5:9], LABELS[:4] + LABELS[5:9], parser)
+        assert (m.TP, m.FP, m.TN, m.FN, m.accuracy, m.yes_ratio) == (3, 1, 3, 1, 6 / 8, 4 / 8)
+
+
+def test_to_bench_result_carries_every_field():
+    result = score_pope({"random": [("Yes", "yes"), ("No", "no")]}, parser="vlmevalkit", data_version="v2")
+    bench = result.to_bench_result(data_sha256={"f.json": "ab"}, versions={"uedpo": "0.1"})
+    assert bench.bench == "pope" and bench.n_items == 2 and bench.variant == "parser:vlmevalkit+data:v2"
+    assert bench.versions == {"uedpo": "0.1"} and bench.data_sha256 == {"f.json": "ab"}
+    assert bench.config == {"parser": "vlmevalkit", "data": "v2", "splits": ["random"], "notes": list(result.notes)}
+    assert bench.metrics["pope"] == {"F1_mean": 1.0, "Accuracy_mean": 1.0, "Precision_mean": 1.0,
+                                     "Recall_mean": 1.0, "non_plain_answers": 0, "yes_not_plain_yes": 0}
+    row = bench.metrics["pope_random"]
+    assert (row["TP"], row["FP"], row["TN"], row["FN"], row["unparsed"], row["n"]) == (1, 0, 1, 0, 0, 2)
+    plain = score_pope({"random": [("Yes", "yes")]}).to_bench_result()
+    assert plain.versions == {} and plain.data_sha256 == {}
+
+
+def test_notes_say_where_each_zero_comes_from():
+    """Official: the script would raise; VLMEvalKit / lmms-eval: their source guards the division too."""
+    answers = {"random": [("No", "yes"), ("No", "no")], "popular": [("No", "no")]}
+    official = score_pope(answers).notes
+    assert official == (
+        "all ratios are fractions in 0..1 (VLMEvalKit prints them x100)",
+        "random: precision, f1 divided by zero; reported as 0.0 (where the official script raises ZeroDivisionError)",
+        "popular: precision, recall, f1 divided by zero; reported as 0.0 (where the official script raises "
+        "ZeroDivisionError)",
+    )
+    vlm = score_pope(answers, parser="vlmevalkit").notes
+    assert vlm[1] == "random: precision, f1 divided by zero; reported as 0.0 (as its source does)"
+    assert not any("gt_yes_ratio" in note for note in vlm)
+    lmms = score_pope(answers, parser="lmms-eval").notes
+    assert lmms[-1] == ("lmms-eval's pope_yes_ratio is the ground-truth yes share: reported as gt_yes_ratio; "
+                        "yes_ratio is the model's predicted-yes share")
+    assert lmms[1].endswith("(as its source does)")

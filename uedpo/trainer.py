@@ -64,7 +64,7 @@ from uedpo.train.baseline_steps import STEPS as BASELINE_STEPS
 from uedpo.train.blur import blurred_pixel_values
 from uedpo.train.collate import PreferenceCollator, check_rows_fit
 from uedpo.train.config import ConfigError, TrainConfig, is_stream
-from uedpo.train.data import RowDataset, ShapesWorldStream, load_rows, parse_stream_seed
+from uedpo.train.data import ShapesWorldStream, load_rows, parse_stream_seed, stream_rows
 from uedpo.train.metrics import (
     MetricsCsvCallback,
     MetricSums,
@@ -74,7 +74,7 @@ from uedpo.train.metrics import (
     preference_stats,
     sft_stats,
 )
-from uedpo.train.policy import load_policy, reference_weights, resolve_dtype
+from uedpo.train.policy import load_options, load_policy, reference_weights, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -218,9 +218,11 @@ def check_start_adapter(cfg: TrainConfig) -> None:
 
 
 def preflight(cfg: TrainConfig) -> None:
-    """The checks that need the file system but no data or model: output_dir, report_to, the start adapter."""
+    """The checks that need the file system but no data or model: output_dir, report_to, the loading options
+    (:class:`~uedpo.models.load_options.LoadOptions`: flash_attn / bitsandbytes / CUDA), the start adapter."""
     check_output_dir(cfg.output_dir)
     check_report_to(cfg.report_to)
+    load_options(cfg).check()
     check_start_adapter(cfg)
 
 
@@ -241,6 +243,9 @@ def training_arguments(cfg: TrainConfig) -> TrainingArguments:
         activation_checkpointing_kwargs={"use_reentrant": False},
         remove_unused_columns=False,  # the collator needs the raw rows
         dataloader_pin_memory=torch.cuda.is_available(),
+        # A streamed data set: each rank reads its own shards (accelerate's IterableDataset.shard), instead of
+        # rank 0 reading every batch and sending the others theirs (accelerate's default for iterables).
+        accelerator_config={"dispatch_batches": False} if cfg.data_streaming else None,
     )
 
 
@@ -308,6 +313,15 @@ def _saving_whole(trainer: Trainer) -> None:
     trainer._save_checkpoint = save_whole
 
 
+def _warn_shared_shards(num_shards: int) -> None:
+    """Fewer shards than DDP ranks: accelerate falls back to every rank reading everything."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world > num_shards:
+        log.warning("data_streaming: %d shards (files) for %d ranks, so every rank reads all the data and keeps "
+                    "its share; split the data into at least %d files for each rank to read only its own",
+                    num_shards, world, world)
+
+
 def build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
     """Check the paths, the data, load the policy, check every row fits ``max_length``, and wire the Trainer."""
     preflight(cfg)
@@ -320,15 +334,21 @@ def _build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
         dataset = ShapesWorldStream(parse_stream_seed(cfg.data))
         set_seed(cfg.seed)
         adapter = load_policy(cfg)
+    elif cfg.data_streaming:  # rows checked as they are read; each DDP rank reads its own shards
+        dataset = stream_rows(cfg.data, data_format=cfg.data_format, image_dir=cfg.image_dir, need_rejected=pairs,
+                              data_split=cfg.data_split, cache_dir=cfg.data_cache_dir, seed=cfg.seed)
+        _warn_shared_shards(dataset.num_shards)
+        set_seed(cfg.seed)
+        adapter = load_policy(cfg)
     else:
-        rows = load_rows(cfg.data, data_format=cfg.data_format, image_dir=cfg.image_dir, need_rejected=pairs)
+        dataset = load_rows(cfg.data, data_format=cfg.data_format, image_dir=cfg.image_dir, need_rejected=pairs,
+                            data_split=cfg.data_split, cache_dir=cfg.data_cache_dir)
         set_seed(cfg.seed)  # the LoRA initialisation
         adapter = load_policy(cfg)
-        fit = check_rows_fit(rows, adapter, cfg.max_length)
+        fit = check_rows_fit(dataset, adapter, cfg.max_length)
         if fit.truncated_chosen or fit.truncated_rejected:
             log.warning("max_length=%d truncates %d chosen and %d rejected completions (from the end)",
                         cfg.max_length, fit.truncated_chosen, fit.truncated_rejected)
-        dataset = RowDataset(rows)
     trainer = UEDPOTrainer(
         adapter=adapter, cfg=cfg, args=training_arguments(cfg), train_dataset=dataset,
         data_collator=PreferenceCollator(adapter, max_length=cfg.max_length, pairs=pairs),

@@ -389,16 +389,22 @@ def module_name(path: Path) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("module", help="source file to mutate, e.g. uedpo/loss.py")
+    parser.add_argument("module", nargs="?", help="source file to mutate, e.g. uedpo/loss.py")
     parser.add_argument("tests", nargs="*", help="test files (or node ids) to run against each mutant")
     parser.add_argument("--only", default="", help="comma-separated functions / Class.method names to mutate")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--indices", default="", help="comma-separated mutant indices to run (default: all)")
     parser.add_argument("--timeout", type=float, default=0.0, help="seconds per mutant (default: 3x baseline+15)")
     parser.add_argument("--json", default="", help="write every mutant and its status here")
+    parser.add_argument("--summary", default="", help="print the table of every *.json in this folder")
     parser.add_argument("--log-dir", default="/tmp/uedpo-mutation-logs", help="per-mutant pytest output")
     args = parser.parse_args(argv)
 
+    if args.summary:
+        print(summary(Path(args.summary)))
+        return 0
+    if not args.module:
+        parser.error("give the module to mutate")
     os.chdir(REPO)
     sys.path.insert(0, str(REPO / "tests"))
     path = (REPO / args.module).resolve()
@@ -450,6 +456,19 @@ def main(argv=None) -> int:
     if args.json:
         _write(args, path, mutants, baseline)
     return 0
+
+
+def summary(folder: Path) -> str:
+    """A Markdown table: per module, mutants run, killed, survived, score."""
+    rows = ["| target | module | mutants | killed | survived | score |", "|---|---|---:|---:|---:|---:|"]
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        run = [m for m in data["mutants"] if m["status"] not in ("", "not run")]
+        survived = sum(m["status"] == "survived" for m in run)
+        module = data["module"] + (f" ({data['only']})" if data["only"] else "")
+        score = 100.0 * (len(run) - survived) / len(run) if run else 100.0
+        rows.append(f"| {path.stem} | `{module}` | {len(run)} | {len(run) - survived} | {survived} | {score:.1f}% |")
+    return "\n".join(rows)
 
 
 def _write(args, path, mutants, baseline):

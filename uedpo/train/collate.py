@@ -8,13 +8,18 @@ hold the B chosen rows only. Completions end with EOS.
 Truncation (trl#5285: truncating a VLM row can cut image tokens and fail silently or at the model): only the
 completion is truncated, from the end, to ``max_length − prompt length``; a prompt that leaves no room for one
 completion token raises :class:`~uedpo.train.data.TrainDataError` naming the row. :func:`check_rows_fit` runs
-that check over the whole data set before training (cheap: image headers and the tokenizer only), and the
-collator asserts per batch that every row kept all the image tokens of its prompt.
+that check over the whole data set before training (cheap: image headers and the tokenizer only; a
+:class:`~uedpo.train.data.PreferenceDataset` is read in chunks without its memory map), and the collator
+asserts per batch that every row kept all the image tokens of its prompt.
+
+Images are decoded here, per batch (rows carry a path or the encoded bytes); rows streamed with
+``data_streaming`` arrive as dicts of the fields and become :class:`~uedpo.train.data.PreferenceRow` here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -77,16 +82,24 @@ def response_ids(tokenizer, responses: Sequence[str]) -> list[list[int]]:
     return [r + [tokenizer.eos_token_id] for r in ids]
 
 
+def _chunks(rows: Sequence[PreferenceRow], chunk: int) -> Iterator[Sequence[PreferenceRow]]:
+    """Consecutive slices of ``rows``; a dataset with ``chunks`` (Arrow-backed) reads them its own way."""
+    if hasattr(rows, "chunks"):
+        yield from rows.chunks(chunk)
+        return
+    for start in range(0, len(rows), chunk):
+        yield rows[start : start + chunk]
+
+
 def check_rows_fit(
     rows: Sequence[PreferenceRow], adapter, max_length: int, *, chunk: int = 256, progress: bool | None = None
 ) -> LengthReport:
     """Raise on the first row whose prompt leaves no room for a completion token; count truncations."""
     lengths = PromptLengths(adapter)
     longest = truncated_w = truncated_l = 0
-    starts = range(0, len(rows), chunk)
-    show = len(starts) > 4 if progress is None else progress
-    for start in tqdm(starts, desc="checking lengths", unit="chunk", disable=not show):
-        part = rows[start : start + chunk]
+    n_chunks = math.ceil(len(rows) / chunk)
+    show = n_chunks > 4 if progress is None else progress
+    for part in tqdm(_chunks(rows, chunk), total=n_chunks, desc="checking lengths", unit="chunk", disable=not show):
         prompt_lengths = lengths(part)
         chosen = response_ids(adapter.tokenizer, [r.chosen for r in part])
         with_rejected = [r for r in part if r.rejected is not None]
@@ -110,8 +123,8 @@ class PreferenceCollator:
     def __init__(self, adapter, *, max_length: int, pairs: bool = True) -> None:
         self.adapter, self.max_length, self.pairs = adapter, max_length, pairs
 
-    def __call__(self, rows: Sequence[PreferenceRow]) -> dict:
-        rows = list(rows)
+    def __call__(self, rows: Sequence[PreferenceRow | Mapping]) -> dict:
+        rows = [PreferenceRow.from_mapping(r) if isinstance(r, Mapping) else r for r in rows]
         images = [r.open_image() for r in rows]
         prompts = [self.adapter.build_prompt(r.prompt) for r in rows]
         responses = [r.chosen for r in rows]

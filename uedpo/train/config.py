@@ -30,6 +30,10 @@ NOISE_MODES = ("per_step", "fixed_per_sample")
 SCOPES = ("sequence", "batch")
 SCORE_SPACES = ("logit", "logprob")
 DTYPES = ("auto", "float32", "bfloat16")
+# Loading options (uedpo.models.load_options, shared with uedpo-eval / uedpo-inspect); null = transformers' default.
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
+DEVICE_MAPS = ("auto",)
+QUANTIZATIONS = ("none", "4bit", "8bit")
 LR_SCHEDULERS = ("cosine", "cosine_with_min_lr", "linear", "constant", "constant_with_warmup")
 OPTIMIZERS = ("adamw_torch", "sgd")
 NOISE_T = 1000  # diffusion steps of the VCD schedule (uedpo.noise); noise_step indexes into it
@@ -64,12 +68,22 @@ class TrainConfig:
     lora_dropout: float = 0.0  # only with disable_dropout: false (dropout would add noise to u and Δ)
     disable_dropout: bool = True  # p = 0 on every dropout after peft wrapping (TRL default; METHOD step 4)
     gradient_checkpointing: bool = True  # non-reentrant, so LoRA weights get gradients; needed for 7B models
+    attn_implementation: str | None = None  # eager | sdpa | flash_attention_2 (needs flash_attn and CUDA);
+    # null: transformers' default (sdpa where the model supports it)
+    device_map: str | None = None  # auto: spread the base model over this process's GPUs (accelerate; one
+    # process only, not with DDP); null: one device, placed by the Trainer
+    quantization: str = "none"  # 4bit (NF4) | 8bit base weights through bitsandbytes (CUDA only), LoRA on top
+    # in dtype (QLoRA-style); needs lora_r > 0
 
     # -- data ----------------------------------------------------------------------------------------------
     data: str = ""  # JSON / JSONL rows or RLAIF-V parquet (file or directory), or "shapesworld[:seed=N]"
     # (an endless on-the-fly ShapesWorld SFT stream; needs loss: sft and max_steps); required
     data_format: str = "auto"  # auto (from the row keys) | trl | rlhf_v | rlaif_v
     image_dir: str | None = None  # root of relative image paths; default: the data file's folder
+    data_split: str = "train"  # split of a hub dataset id or of a saved DatasetDict directory
+    data_streaming: bool = False  # read rows as they are needed (datasets IterableDataset: no Arrow copy,
+    # rows checked when read, ids required, each DDP rank reads only its files); needs max_steps
+    data_cache_dir: str | None = None  # where datasets keeps the Arrow copy of the data; null: HF_DATASETS_CACHE
     max_length: int = 2048  # prompt (image tokens included) + completion; only completions are truncated
 
     # -- loss and method (METHOD.md §3.1) --------------------------------------------------------------------
@@ -156,9 +170,12 @@ def check_values(cfg: TrainConfig) -> None:
         ("noise_space", NOISE_SPACES), ("noise_mode", NOISE_MODES), ("quantile_scope", SCOPES),
         ("stats_scope", SCOPES), ("score_space", SCORE_SPACES), ("dtype", DTYPES),
         ("lr_scheduler", LR_SCHEDULERS), ("optim", OPTIMIZERS), ("branches", BRANCHES),
-        ("vdpo_null", VDPO_NULLS), ("vdpo_null_model", VDPO_NULL_MODELS),
+        ("vdpo_null", VDPO_NULLS), ("vdpo_null_model", VDPO_NULL_MODELS), ("quantization", QUANTIZATIONS),
     ]:
         _check_choice(cfg, key, choices)
+    for key, choices in [("attn_implementation", ATTN_IMPLEMENTATIONS), ("device_map", DEVICE_MAPS)]:
+        if getattr(cfg, key) is not None:
+            _check_choice(cfg, key, choices)
     ranges = [
         ("alpha", 0.0 <= cfg.alpha < 1.0, "a value in [0, 1) (paper: 0.15-0.3)"),
         ("tau", 0.0 < cfg.tau < 1.0, "a value in (0, 1) (paper: 0.4)"),
@@ -185,6 +202,7 @@ def check_values(cfg: TrainConfig) -> None:
         ("logging_steps", cfg.logging_steps >= 1, "a positive integer"),
         ("save_steps", cfg.save_steps >= 1, "a positive integer"),
         ("save_total_limit", cfg.save_total_limit is None or cfg.save_total_limit >= 1, "null or >= 1"),
+        ("data_split", bool(cfg.data_split.strip()), "a split name such as train"),
     ]
     for key, ok, expected in ranges:
         if not ok:
@@ -212,6 +230,14 @@ def check_consistency(cfg: TrainConfig, explicit: set[str]) -> None:
         raise ConfigError(
             f"config: data={cfg.data} is an endless SFT stream; it needs loss=sft and max_steps > 0"
         )
+    if cfg.data_streaming and (is_stream(cfg.data) or cfg.max_steps < 1):
+        raise ConfigError(
+            f"config: data_streaming=true reads {cfg.data or 'the data'} as a stream of unknown length; it needs "
+            "max_steps > 0 (and a file, directory or hub id as data, not shapesworld)"
+        )
+    if cfg.quantization != "none" and cfg.lora_r == 0:
+        raise ConfigError(f"config: quantization={cfg.quantization} freezes the base weights in 4/8 bits, so "
+                          "lora_r=0 (full-parameter training) cannot train them; set lora_r > 0 or quantization=none")
     if cfg.min_lr_rate != 0.0 and cfg.lr_scheduler != "cosine_with_min_lr":
         raise ConfigError(f"config: min_lr_rate is read by lr_scheduler=cosine_with_min_lr only, not "
                           f"{cfg.lr_scheduler}; remove it or change the scheduler")

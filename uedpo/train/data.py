@@ -1,9 +1,19 @@
-"""Preference rows for training: TRL-style JSON/JSONL, RLHF-V exports and RLAIF-V parquet, checked up front.
+"""Preference rows for training, read with Hugging Face ``datasets`` (Arrow, memory-mapped), checked up front.
+
+Sources (``data``): a ``.json`` / ``.jsonl`` / ``.parquet`` file; a directory of such files (name order, one
+format per file, e.g. RLAIF-V's parquet shards); a directory written by ``datasets``' ``save_to_disk``
+(``load_from_disk``; of a ``DatasetDict`` the ``data_split`` split); or a hub dataset id ``owner/name``
+(split ``data_split``) when online.
 
 Formats (``data_format: auto`` picks one per file from the first row's keys):
 
 - ``trl``: ``{"image": "rel/path.jpg", "prompt": "question", "chosen": "...", "rejected": "..."}``, optional
   ``id``; ``images: [path]`` (one image) is accepted for ``image``. SFT rows need only image, prompt, chosen.
+  TRL's conversational form is accepted too (``HuggingFaceH4/rlaif-v_formatted``, TRL's vision DPO
+  examples): ``prompt`` = one user message whose content holds one ``{"type": "image"}`` part and text parts,
+  ``chosen`` / ``rejected`` = one assistant message each, ``images`` = one image. Text parts are joined with
+  a space. Rows that cannot become one question, one image and one answer each (a system message, several
+  turns, several images, an image in an answer) are refused with the reason.
 - ``rlhf_v``: ``openbmb/RLHF-V-Dataset`` rows exported to JSON/JSONL/parquet: ``image`` (a path, or a dict
   with ``bytes`` / ``path`` as the HF Image feature stores it), ``text`` = a JSON string (or object)
   ``{"question", "chosen", "rejected"}``, ``idx``.
@@ -13,6 +23,24 @@ Formats (``data_format: auto`` picks one per file from the first row's keys):
 The question is the user's text only; the model adapter adds the chat template and the image placeholder, so a
 literal ``<image>`` (LLaVA-format data) or Qwen vision placeholder in the question is removed. Images given as
 bytes are decoded with PIL (never unpickled); JSON may carry them as base64 text.
+
+Memory: a file is converted once into ``datasets``' Arrow cache (``data_cache_dir``, default
+``HF_DATASETS_CACHE``; reused while the file is unchanged) and memory-mapped. :func:`load_rows` returns a
+:class:`PreferenceDataset`: a row becomes a :class:`PreferenceRow` when it is read, its image stays a path or
+bytes until the collator decodes it. The up-front pass over every row (below) and :func:`check_rows_fit
+<uedpo.train.collate.check_rows_fit>` read the Arrow files batch by batch with plain reads, not through the
+memory map, so checking 100k rows does not keep them resident (benchmarks/bench_data_loading.py).
+
+``data_streaming: true`` (:func:`stream_rows`) reads the source as a ``datasets.IterableDataset`` instead:
+nothing is converted or cached, and rows are checked as they are read (a bad row stops training at that step,
+with the same one-line message); ids are required (``id`` / ``idx``: they seed the noise, so they may not
+depend on the order of reading), duplicates are not checked, rows go through a seeded 1000-row shuffle
+buffer, and ``max_steps`` is needed. Under DDP each rank reads only its own files: the Trainer gives the
+``IterableDataset`` to accelerate unchanged, which assigns every rank a contiguous share of the shards (files;
+``IterableDataset.shard``) when there are at least as many as ranks, with ``dispatch_batches`` off so rank 0
+does not read for everyone (:func:`uedpo.trainer.training_arguments`). With fewer files than ranks every rank
+reads everything and keeps its slice (a warning says so). Map-style data is sharded by the Trainer's
+distributed sampler: a rank reads only its rows' pages of the memory map (the up-front check reads all).
 
 ``data: shapesworld`` or ``shapesworld:seed=N`` (``loss: sft`` only) is an endless on-the-fly stream of
 ShapesWorld SFT examples (:func:`benchmarks_data.shapesworld.iter_sft_examples`: fresh seeded scenes, JPEG
@@ -37,7 +65,9 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +76,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 SUFFIXES = (".json", ".jsonl", ".parquet")
+BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}  # datasets' packaged loaders
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "owner/name", as the Hugging Face Hub spells repos
+CHECK_BATCH = 512  # rows per batch of the up-front pass (and of check_rows_fit's chunks at most)
+STREAM_SHUFFLE_BUFFER = 1000  # rows held by the seeded shuffle of data_streaming
+PROGRESS_BYTES = 64 * 2**20  # datasets' progress bars only for files this big (errors stay one stderr line)
 # Placeholders the adapters insert themselves; a copy inside the question would double the image tokens.
 IMAGE_PLACEHOLDER = re.compile(r"<image>\s*|<\|vision_start\|>(<\|image_pad\|>)+<\|vision_end\|>\s*")
 
@@ -65,6 +100,14 @@ class PreferenceRow:
     image_path: Path | None
     image_bytes: bytes | None = field(default=None, repr=False)
     source: str = ""  # "file row N" for messages
+
+    @classmethod
+    def from_mapping(cls, row: Mapping[str, Any]) -> PreferenceRow:
+        """A row streamed by :func:`stream_rows` (a dict of the fields; ``image_path`` as text)."""
+        path = row.get("image_path")
+        return cls(id=row["id"], prompt=row["prompt"], chosen=row["chosen"], rejected=row.get("rejected"),
+                   image_path=Path(path) if path else None, image_bytes=row.get("image_bytes"),
+                   source=row.get("source", ""))
 
     def open_image(self) -> Image.Image:
         """The RGB image; a file that is not an image raises :class:`TrainDataError`."""
@@ -89,19 +132,6 @@ class PreferenceRow:
                 f"{self.source} (id {self.id}): image {self.image_path or '<bytes>'} is not a readable image "
                 f"({type(err).__name__}); replace the file or drop the row"
             ) from err
-
-
-class RowDataset(torch.utils.data.Dataset):
-    """A list of :class:`PreferenceRow` as a map-style dataset (the collator does the encoding)."""
-
-    def __init__(self, rows: list[PreferenceRow]) -> None:
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> PreferenceRow:
-        return self.rows[index]
 
 
 @dataclass(frozen=True)
@@ -149,19 +179,49 @@ class ShapesWorldStream(torch.utils.data.IterableDataset):
 
 
 # -- reading files ------------------------------------------------------------------------------------------
-def _read_parquet(path: Path) -> list[dict[str, Any]]:
+def _datasets():
+    """``datasets``, imported on first use (``uedpo-train --help`` and config checks never pay for it)."""
     try:
-        import pyarrow.parquet as pq
+        import datasets
     except ImportError as err:
-        raise TrainDataError(f"{path}: reading parquet needs pyarrow; run `pip install pyarrow`") from err
+        raise TrainDataError("reading training data needs the datasets package; run `pip install datasets`") from err
+    return datasets
+
+
+@contextmanager
+def _progress_bars(show: bool):
+    """``datasets``' progress bars on (a long conversion) or off (small files: stderr keeps one error line)."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    if not show:
+        disable_progress_bars()
     try:
-        return pq.read_table(path).to_pylist()
-    except Exception as err:  # ArrowInvalid, OSError, ... depending on the damage
-        kind = type(err).__name__
-        raise TrainDataError(f"{path}: not a readable parquet file ({kind}); re-export it") from err
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "") not in ("", "0", "false", "False") for v in
+               ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return err
 
 
 def _read_json(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON / JSONL file read with :mod:`json`: the precise message for a file ``datasets``
+    could not read (the line that is not JSON, a file that is not a list)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
         records = []
@@ -186,6 +246,22 @@ def _read_json(path: Path) -> list[dict[str, Any]]:
     return loaded
 
 
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON / JSONL file as dicts (every one an object), or :class:`TrainDataError`."""
+    records = _read_json(path)
+    for number, record in enumerate(records):
+        if not isinstance(record, dict):
+            kind = type(record).__name__
+            raise TrainDataError(f"{path} row {number}: expected an object of fields, got {kind}")
+    return records
+
+
+def _starts_as_list(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        head = handle.read(4096).lstrip("\ufeff \t\r\n")
+    return head.startswith("[")
+
+
 def data_files(data: str | Path) -> list[Path]:
     """The data file, or every .json/.jsonl/.parquet file of a directory in name order."""
     path = Path(data)
@@ -201,27 +277,169 @@ def data_files(data: str | Path) -> list[Path]:
     return [path]
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    records = _read_parquet(path) if path.suffix == ".parquet" else _read_json(path)
-    for number, record in enumerate(records):
-        if not isinstance(record, dict):
-            kind = type(record).__name__
-            raise TrainDataError(f"{path} row {number}: expected an object of fields, got {kind}")
-    return records
+def _builder_options(path: Path) -> dict[str, Any]:
+    """``load_dataset`` options for one file; parquet needs pyarrow (a dependency of datasets, checked first)."""
+    if path.suffix != ".parquet":
+        return {}
+    try:
+        import pyarrow.dataset as pds
+    except ImportError as err:
+        raise TrainDataError(f"{path}: reading parquet needs pyarrow; run `pip install pyarrow`") from err
+    # Pre-buffering reads ahead across row groups; without it the conversion holds one row group at a time.
+    return {"fragment_scan_options": pds.ParquetFragmentScanOptions(pre_buffer=False)}
 
 
-def detect_format(path: Path, first: dict[str, Any]) -> str:
-    if "text" in first:
+def _load_file(path: Path, cache_dir: str | None):
+    """One file as a memory-mapped ``datasets.Dataset`` (converted into the Arrow cache on first use), or None
+    for an empty JSON list."""
+    options = _builder_options(path)
+    if path.suffix == ".json" and not _starts_as_list(path):
+        read_records(path)  # raises: not JSON, or not a list of rows
+    datasets = _datasets()
+    try:
+        with _progress_bars(path.stat().st_size >= PROGRESS_BYTES):
+            return datasets.load_dataset(BUILDERS[path.suffix], data_files=str(path), split="train",
+                                         cache_dir=cache_dir, **options)
+    except Exception as err:  # datasets wraps the reader's own error (ArrowInvalid, a JSON error, ...)
+        raise _unreadable(path, err) or _Empty() from err
+
+
+class _Empty(Exception):
+    """A JSON file holding ``[]``: no rows (datasets refuses to build an empty split)."""
+
+
+def _unreadable(path: Path, err: BaseException) -> TrainDataError | None:
+    cause = _root_cause(err)
+    if path.suffix == ".parquet":
+        return TrainDataError(f"{path}: not a readable parquet file ({type(cause).__name__}); re-export it")
+    if not read_records(path):  # the message of the first bad line or row, if there is one
+        return None
+    return TrainDataError(f"{path}: cannot be read as a table ({type(cause).__name__}: {_first_line(cause)}); "
+                          "give each field one type in every row")
+
+
+def _is_saved_dataset(path: Path) -> bool:
+    """A directory written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``."""
+    return (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+
+
+def _load_saved(path: Path, split: str):
+    datasets = _datasets()
+    try:
+        with _progress_bars(False):
+            loaded = datasets.load_from_disk(str(path))
+    except Exception as err:  # FileNotFoundError, JSON and Arrow errors, depending on the damage
+        raise TrainDataError(f"data {path}: not a readable datasets directory ({type(err).__name__}: "
+                             f"{_first_line(err)}); save it again with save_to_disk") from err
+    if isinstance(loaded, datasets.DatasetDict):
+        if split not in loaded:
+            raise TrainDataError(f"data {path}: no split {split!r} (splits: {', '.join(loaded)}); set data_split")
+        loaded = loaded[split]
+    return loaded
+
+
+def is_hub_id(data: str | Path) -> bool:
+    """``owner/name`` that is not a local path (nor a data file name): a Hugging Face Hub dataset."""
+    text = str(data)
+    return bool(HUB_ID.match(text)) and Path(text).suffix not in SUFFIXES and not Path(text).exists()
+
+
+def _load_hub(name: str, split: str, cache_dir: str | None, *, streaming: bool):
+    datasets = _datasets()
+    try:
+        return datasets.load_dataset(name, split=split, cache_dir=cache_dir, streaming=streaming)
+    except Exception as err:  # the hub client raises many types (offline, 404, auth, network, bad split)
+        offline = _offline() or bool(getattr(datasets.config, "HF_HUB_OFFLINE", False))
+        why = ("offline mode (HF_HUB_OFFLINE) and not in the local cache" if offline
+               else f"{type(err).__name__}: {_first_line(err)}")
+        raise TrainDataError(f"data {name}: not a local file or directory, and as a hub dataset: {why}; pass a "
+                             "local file or directory") from err
+
+
+def detect_format(name: str | Path, first: dict[str, Any]) -> str:
+    """The format of a source from its first row (its fields that hold a value)."""
+    keys = sorted(k for k, v in first.items() if v is not None)
+    if "text" in keys:
         return "rlhf_v"
-    if "question" in first:
+    if "question" in keys:
         return "rlaif_v"
-    if "prompt" in first:
+    if "prompt" in keys:
         return "trl"
     raise TrainDataError(
-        f"{path} row 0: cannot tell the format from keys {sorted(first)}; expected TRL rows "
+        f"{name} row 0: cannot tell the format from keys {keys}; expected TRL rows "
         "{image, prompt, chosen, rejected}, RLHF-V {image, text, idx} or RLAIF-V {image, question, chosen, "
         "rejected, idx}; set data_format"
     )
+
+
+# -- Arrow records -------------------------------------------------------------------------------------------
+def _has_json(feature: Any) -> bool:
+    if type(feature).__name__ == "Json":
+        return True
+    if isinstance(feature, dict):
+        return any(_has_json(f) for f in feature.values())
+    inner = getattr(feature, "feature", None)
+    return inner is not None and _has_json(inner)
+
+
+def _decode_json(value: Any, feature: Any) -> Any:
+    """``value`` as read from Arrow with ``datasets``' ``Json`` columns (mixed types: JSON text) parsed."""
+    if value is None or feature is None:
+        return value
+    if type(feature).__name__ == "Json":
+        return json.loads(value) if isinstance(value, str) else value
+    if isinstance(feature, dict) and isinstance(value, dict):
+        return {k: _decode_json(v, feature.get(k)) for k, v in value.items()}
+    inner = getattr(feature, "feature", None)
+    if inner is not None and isinstance(value, list):
+        return [_decode_json(v, inner) for v in value]
+    return value
+
+
+class _Decoder:
+    """Raw Arrow records -> the values the JSON held (media stay bytes / paths: nothing is decoded)."""
+
+    def __init__(self, features: Any) -> None:
+        self.features = dict(features) if features else {}
+        self.active = any(_has_json(f) for f in self.features.values())
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        if not self.active:
+            return record
+        return {k: _decode_json(v, self.features.get(k)) for k, v in record.items()}
+
+
+def _mapped_files(table) -> list[str] | None:
+    """The Arrow files behind ``table`` in row order, when it is exactly their concatenation."""
+    from datasets.table import ConcatenationTable, MemoryMappedTable
+
+    if getattr(table, "_indices", None) is not None:
+        return None
+    data = table.data
+    blocks = [[data]] if isinstance(data, MemoryMappedTable) else getattr(data, "blocks", None)
+    if not isinstance(data, (MemoryMappedTable, ConcatenationTable)) or not blocks:
+        return None
+    if not all(len(row) == 1 and isinstance(row[0], MemoryMappedTable) and not row[0].replays for row in blocks):
+        return None
+    return [row[0].path for row in blocks]
+
+
+def _record_batches(table) -> Iterator[list[dict[str, Any]]]:
+    """The raw records of ``table``, one stored batch at a time, read from its Arrow files with plain reads.
+
+    Reading through the memory map would leave every page of the data resident (RSS) after one pass; a
+    record batch read from the file is freed with the list. Falls back to the map for other tables."""
+    import pyarrow as pa
+
+    files = _mapped_files(table)
+    if files is None:
+        for batch in table.with_format("arrow").iter(batch_size=CHECK_BATCH):
+            yield batch.to_pylist()
+        return
+    for file in files:
+        with pa.OSFile(file) as handle:
+            for batch in pa.ipc.open_stream(handle):
+                yield batch.to_pylist()
 
 
 # -- one row -------------------------------------------------------------------------------------------------
@@ -249,6 +467,9 @@ class _Row:
 
     def completion(self, record: dict[str, Any], key: str) -> str:
         value = self.text(record, key)
+        return self.nonempty(value, key)
+
+    def nonempty(self, value: str, key: str) -> str:
         if not value.strip():
             raise self.error(f"empty {key} response", "drop the row or fill in the response")
         return value
@@ -269,8 +490,8 @@ def _image_bytes(row: _Row, raw: Any) -> bytes:
 def _image(row: _Row, image_dir: Path) -> tuple[Path | None, bytes | None]:
     rec = row.record
     raw = rec.get("image")
-    if raw is None and "images" in rec:
-        images = rec["images"]
+    images = rec.get("images")
+    if raw is None and images is not None:
         if not isinstance(images, list) or len(images) != 1:
             count = len(images) if isinstance(images, list) else type(images).__name__
             raise row.error(f"'images' holds {count} entries; one image per row is supported", "keep one")
@@ -304,8 +525,68 @@ def _question(text: str) -> str:
     return IMAGE_PLACEHOLDER.sub("", text).strip()
 
 
+# -- TRL's conversational rows -------------------------------------------------------------------------------
+CONVERSATIONAL_FIX = "give one user message (one image, text) and one assistant message each, or plain text"
+
+
+def _turn(row: _Row, messages: list, key: str, role: str) -> list[dict[str, Any]]:
+    """The content parts of the one ``role`` message of ``key``."""
+    if len(messages) != 1:
+        roles = ", ".join(str(m.get("role")) if isinstance(m, dict) else type(m).__name__ for m in messages)
+        raise row.error(f"{key!r} holds {len(messages)} messages ({roles}); one {role} message is supported "
+                        "(no system message, no earlier turns)", CONVERSATIONAL_FIX)
+    message = messages[0]
+    found = message.get("role") if isinstance(message, dict) else type(message).__name__
+    if found != role:
+        raise row.error(f"the {key!r} message has role {found!r}, expected {role!r}", CONVERSATIONAL_FIX)
+    content = message.get("content")
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list) or not all(isinstance(p, dict) for p in content):
+        raise row.error(f"the {key!r} content is {type(content).__name__}", "give text or a list of "
+                        "{'type': 'text', 'text': ...} / {'type': 'image'} parts")
+    return content
+
+
+def _turn_text(row: _Row, parts: list[dict[str, Any]], key: str, *, images: int) -> str:
+    """The text parts joined by a space; exactly ``images`` image parts are allowed."""
+    kinds = [p.get("type") for p in parts]
+    other = next((k for k in kinds if k not in ("text", "image")), None)
+    if other is not None:
+        raise row.error(f"the {key!r} message has a {other!r} part; only text and one image are supported",
+                        CONVERSATIONAL_FIX)
+    count = kinds.count("image")
+    if count != images:
+        where = "a user message with one" if images else "answers with no"
+        raise row.error(f"the {key!r} message has {count} image parts; rows need {where} {{'type': 'image'}} "
+                        "part", CONVERSATIONAL_FIX)
+    texts = [p.get("text") for p in parts if p.get("type") == "text"]
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    if bad is not None or any(t is None for t in texts):
+        raise row.error(f"a text part of {key!r} holds {type(bad).__name__}", "give the text as a string")
+    return " ".join(t.strip() for t in texts if t.strip())
+
+
+def _conversation(row: _Row, rec: dict[str, Any], need_rejected: bool) -> tuple[str, str, str | None]:
+    """TRL's vision conversational preference row as (question, chosen, rejected) text."""
+    keys = ["chosen", "rejected"] if need_rejected else ["chosen"]
+    for key in keys:
+        value = rec.get(key)
+        if value is None:
+            raise row.error(f"missing field {key!r}", f"add {key!r} or drop the row")
+        if not isinstance(value, list):
+            raise row.error(f"field 'prompt' is a list of messages (conversational format) but {key!r} is "
+                            f"{type(value).__name__}", "give prompt, chosen and rejected all as messages or all "
+                            "as text")
+    prompt = _turn_text(row, _turn(row, rec["prompt"], "prompt", "user"), "prompt", images=1)
+    answers = [row.nonempty(_turn_text(row, _turn(row, rec[k], k, "assistant"), k, images=0), k) for k in keys]
+    return _question(prompt), answers[0], answers[1] if need_rejected else None
+
+
 def _fields(row: _Row, fmt: str, need_rejected: bool) -> tuple[str, str, str | None]:
     rec = row.record
+    if fmt == "trl" and isinstance(rec.get("prompt"), list):
+        return _conversation(row, rec, need_rejected)
     if fmt == "rlhf_v":
         inner = rec.get("text")
         if isinstance(inner, str):
@@ -337,10 +618,151 @@ def convert_record(
     )
 
 
-def _records(files: list[Path]) -> Iterator[tuple[Path, int, dict[str, Any]]]:
-    for path in files:
-        for number, record in enumerate(read_records(path)):
-            yield path, number, record
+def _given_id(record: dict[str, Any]) -> str | None:
+    raw = record.get("id")
+    if raw is None:
+        raw = record.get("idx")
+    return None if raw is None else str(raw)
+
+
+# -- map-style data ------------------------------------------------------------------------------------------
+@dataclass
+class _Part:
+    """One source of rows (a file, a saved dataset, a hub split) with its format."""
+
+    name: str  # rows are "<name> row N" in messages
+    label: str  # fallback ids are "<label>:N" when there are several parts, else "N"
+    table: Any  # datasets.Dataset, memory-mapped
+    fmt: str
+    image_root: Path
+    several: bool
+
+    def __post_init__(self) -> None:
+        self.raw = self.table.with_format("arrow")  # raw values: images stay {bytes, path}, never PIL
+        self.decode = _Decoder(self.table.features)
+
+    def record(self, number: int) -> dict[str, Any]:
+        return self.decode(self.raw[number].to_pylist()[0])
+
+    def row_id(self, record: dict[str, Any], number: int) -> str:
+        given = _given_id(record)
+        if given is not None:
+            return given
+        return f"{self.label}:{number}" if self.several else str(number)
+
+    def row(self, record: dict[str, Any], number: int, need_rejected: bool) -> PreferenceRow:
+        return convert_record(record, self.fmt, source=f"{self.name} row {number}",
+                              row_id=self.row_id(record, number), image_dir=self.image_root,
+                              need_rejected=need_rejected)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record in order, batch by batch, without the memory map (:func:`_record_batches`)."""
+        for batch in _record_batches(self.table):
+            for record in batch:
+                yield self.decode(record)
+
+
+class PreferenceDataset(torch.utils.data.Dataset):
+    """The checked rows of :func:`load_rows`: Arrow tables (memory-mapped), a :class:`PreferenceRow` per read.
+
+    A sequence: ``len``, ``ds[i]``, ``ds[a:b]`` (a list), iteration; :meth:`chunks` reads lists of rows without
+    the memory map, for passes over everything (:func:`uedpo.train.collate.check_rows_fit`)."""
+
+    def __init__(self, parts: list[_Part], *, need_rejected: bool) -> None:
+        self.parts, self.need_rejected = parts, need_rejected
+        self.starts = [0]
+        for part in parts:
+            self.starts.append(self.starts[-1] + len(part.table))
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def _locate(self, index: int) -> tuple[_Part, int]:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"row {index} of {len(self)}")
+        k = bisect_right(self.starts, index) - 1
+        return self.parts[k], index - self.starts[k]
+
+    def __getitem__(self, index: int | slice) -> PreferenceRow | list[PreferenceRow]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        part, number = self._locate(index)
+        return part.row(part.record(number), number, self.need_rejected)
+
+    def __iter__(self) -> Iterator[PreferenceRow]:
+        for chunk in self.chunks():
+            yield from chunk
+
+    def chunks(self, size: int = CHECK_BATCH) -> Iterator[list[PreferenceRow]]:
+        """Lists of ``size`` rows in order (the last one shorter)."""
+        chunk: list[PreferenceRow] = []
+        for part in self.parts:
+            for number, record in enumerate(part.records()):
+                chunk.append(part.row(record, number, self.need_rejected))
+                if len(chunk) == size:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    def source_of(self, index: int) -> str:
+        part, number = self._locate(index)
+        return f"{part.name} row {number}"
+
+    def check(self) -> None:
+        """Every row converts and every id is unique, else the first problem as :class:`TrainDataError`."""
+        from tqdm.auto import tqdm
+
+        seen: dict[str, int] = {}
+        bar = tqdm(total=len(self), desc="checking rows", unit="row", disable=len(self) < 20000)
+        for start, part in zip(self.starts, self.parts, strict=False):
+            for number, record in enumerate(part.records()):
+                row_id = part.row_id(record, number)
+                if row_id in seen:
+                    raise TrainDataError(f"{part.name} row {number}: id {row_id!r} already used by "
+                                         f"{self.source_of(seen[row_id])}; make ids unique (they seed noise)")
+                seen[row_id] = start + number
+                part.row(record, number, self.need_rejected)
+                bar.update()
+        bar.close()
+
+
+def _default_root(path: Path) -> Path:
+    return path if path.is_dir() else path.parent
+
+
+def _open_parts(data: str | Path, data_format: str, image_dir: str | Path | None, split: str,
+                cache_dir: str | None) -> list[_Part]:
+    path = Path(data)
+    several = False
+    if path.is_dir() and _is_saved_dataset(path):
+        tables = [(str(path), path.name, _load_saved(path, split))]
+        root = path
+    elif is_hub_id(data):
+        tables = [(str(data), str(data), _load_hub(str(data), split, cache_dir, streaming=False))]
+        root = Path.cwd()
+    else:
+        files = data_files(data)
+        tables = []
+        for file in files:
+            try:
+                tables.append((str(file), file.name, _load_file(file, cache_dir)))
+            except _Empty:
+                continue
+        root = _default_root(path)
+        several = len(files) > 1
+    image_root = Path(image_dir).expanduser() if image_dir else root
+    parts = []
+    for name, label, table in tables:
+        if not len(table):
+            continue
+        first = _Decoder(table.features)(table.with_format("arrow")[0].to_pylist()[0])
+        fmt = detect_format(name, first) if data_format == "auto" else data_format
+        parts.append(_Part(name=name, label=label, table=table, fmt=fmt, image_root=image_root,
+                           several=several))
+    return parts
 
 
 def load_rows(
@@ -349,29 +771,102 @@ def load_rows(
     data_format: str = "auto",
     image_dir: str | Path | None = None,
     need_rejected: bool = True,
-) -> list[PreferenceRow]:
-    """All rows of ``data`` (a file or a directory), checked; ids must be unique across files."""
-    files = data_files(data)
-    default_root = Path(data) if Path(data).is_dir() else Path(data).parent
-    root = Path(image_dir).expanduser() if image_dir else default_root
-    rows: list[PreferenceRow] = []
-    formats: dict[Path, str] = {}
-    seen: dict[str, str] = {}
-    for path, number, record in _records(files):
-        if path not in formats:
-            formats[path] = detect_format(path, record) if data_format == "auto" else data_format
-        source = f"{path} row {number}"
-        raw_id = record.get("id", record.get("idx"))
-        fallback = f"{path.name}:{number}" if len(files) > 1 else str(number)
-        row_id = str(raw_id) if raw_id is not None else fallback
-        if row_id in seen:
-            raise TrainDataError(
-                f"{source}: id {row_id!r} already used by {seen[row_id]}; make ids unique (they seed noise)"
-            )
-        seen[row_id] = source
-        rows.append(convert_record(
-            record, formats[path], source=source, row_id=row_id, image_dir=root, need_rejected=need_rejected
-        ))
-    if not rows:
+    data_split: str = "train",
+    cache_dir: str | None = None,
+) -> PreferenceDataset:
+    """All rows of ``data`` (a file, a directory, a saved dataset, a hub id), checked; ids unique across files.
+
+    Nothing is held in memory but the ids (for the duplicate check) while checking; the rows stay in the
+    memory-mapped Arrow cache."""
+    parts = _open_parts(data, data_format, image_dir, data_split, cache_dir)
+    rows = PreferenceDataset(parts, need_rejected=need_rejected)
+    rows.check()
+    if not len(rows):
         raise TrainDataError(f"data {data}: no rows; check the file")
     return rows
+
+
+# -- streaming -----------------------------------------------------------------------------------------------
+ROW_FIELDS = ("id", "prompt", "chosen", "rejected", "image_path", "image_bytes", "source")
+MAX_STREAM_SHARDS = 64  # shards of a saved dataset read as a stream: enough for DDP to split it by rank
+
+
+class _StreamConverter:
+    """A raw streamed record -> the fields of a :class:`PreferenceRow` (``IterableDataset.map``)."""
+
+    def __init__(self, name: str, fmt: str, image_root: Path, need_rejected: bool, features: Any) -> None:
+        self.name, self.fmt, self.image_root, self.need_rejected = name, fmt, image_root, need_rejected
+        self.decode = _Decoder(features)
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        record = self.decode(record)
+        source = f"{self.name} (streamed)"
+        row_id = _given_id(record)
+        if row_id is None:
+            raise TrainDataError(f"{source}: a row without 'id' or 'idx'; data_streaming needs ids (they seed the "
+                                 "noise, so they may not depend on the order of reading): add them, or set "
+                                 "data_streaming=false")
+        row = convert_record(record, self.fmt, source=source, row_id=row_id, image_dir=self.image_root,
+                             need_rejected=self.need_rejected)
+        return {"id": row.id, "prompt": row.prompt, "chosen": row.chosen, "rejected": row.rejected,
+                "image_path": str(row.image_path) if row.image_path else None, "image_bytes": row.image_bytes,
+                "source": row.source}
+
+
+def _stream_source(data: str | Path, split: str, cache_dir: str | None):
+    """(name, default image root, IterableDataset) of ``data``, read lazily."""
+    path = Path(data)
+    if path.is_dir() and _is_saved_dataset(path):
+        table = _load_saved(path, split)
+        return str(path), path, table.to_iterable_dataset(num_shards=max(1, min(len(table), MAX_STREAM_SHARDS)))
+    if is_hub_id(data):
+        return str(data), Path.cwd(), _load_hub(str(data), split, cache_dir, streaming=True)
+    files = data_files(data)
+    builders = sorted({BUILDERS[f.suffix] for f in files})
+    if len(builders) > 1:
+        raise TrainDataError(f"data {path}: streaming reads one kind of file, found {' and '.join(builders)} "
+                             "files; keep one kind in the directory, or set data_streaming=false")
+    options = _builder_options(files[0])
+    datasets = _datasets()
+    with _progress_bars(False):
+        stream = datasets.load_dataset(builders[0], data_files=[str(f) for f in files], split="train",
+                                       cache_dir=cache_dir, streaming=True, **options)
+    return str(path), _default_root(path), stream
+
+
+def stream_rows(
+    data: str | Path,
+    *,
+    data_format: str = "auto",
+    image_dir: str | Path | None = None,
+    need_rejected: bool = True,
+    data_split: str = "train",
+    cache_dir: str | None = None,
+    seed: int = 0,
+):
+    """``data`` as a shuffled ``datasets.IterableDataset`` of row fields (:meth:`PreferenceRow.from_mapping`).
+
+    The first row is read and checked now (format, fields, image), so a wrong path or format stops before any
+    model loads; the others are checked when they are read. Its ``num_shards`` is how many ranks can read
+    disjoint parts (see the module docstring)."""
+    name, root, stream = _stream_source(data, data_split, cache_dir)
+    stream = stream.decode(False)  # images stay {bytes, path}; Json columns stay text (decoded below)
+    image_root = Path(image_dir).expanduser() if image_dir else root
+    try:
+        first = next(iter(stream), None)
+    except TrainDataError:
+        raise
+    except Exception as err:  # the reader's error on the first file (not JSON, not parquet, ...)
+        raise TrainDataError(f"data {name}: cannot be streamed ({type(_root_cause(err)).__name__}: "
+                             f"{_first_line(_root_cause(err))}); check the file or set data_streaming=false") from err
+    if first is None:
+        raise TrainDataError(f"data {data}: no rows; check the file")
+    decode = _Decoder(stream.features)
+    fmt = detect_format(name, decode(first)) if data_format == "auto" else data_format
+    convert = _StreamConverter(name, fmt, image_root, need_rejected, stream.features)
+    convert(first)
+    rows = stream.map(convert)
+    columns = [c for c in (stream.column_names or []) if c not in ROW_FIELDS]
+    if columns:
+        rows = rows.remove_columns(columns)
+    return rows.shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER)

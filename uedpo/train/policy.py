@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from uedpo.models import LM_LORA_TARGETS, VLMAdapter, load_adapter
+from uedpo.models.load_options import LoadOptions
 from uedpo.train.config import ConfigError, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,13 @@ def resolve_dtype(cfg: TrainConfig) -> torch.dtype:
     if cfg.dtype == "auto":
         return torch.bfloat16 if torch.cuda.is_available() else torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16}[cfg.dtype]
+
+
+def load_options(cfg: TrainConfig) -> LoadOptions:
+    """The loading options of ``cfg`` (``dtype``, ``attn_implementation``, ``device_map``, ``quantization``),
+    as ``uedpo-eval`` / ``uedpo-inspect`` take them from their flags."""
+    return LoadOptions(dtype=cfg.dtype, attn_implementation=cfg.attn_implementation, device_map=cfg.device_map,
+                       quantization=cfg.quantization)
 
 
 def disable_dropout(model: nn.Module) -> int:
@@ -112,8 +120,11 @@ def reference_weights(peft_model):
 
 
 def load_policy(cfg: TrainConfig) -> VLMAdapter:
-    """The adapter for ``cfg.model`` holding the trainable peft model (on CPU; the Trainer moves it)."""
-    base = load_adapter(cfg.model, dtype=resolve_dtype(cfg), device="cpu")
+    """The adapter for ``cfg.model`` holding the trainable peft model (on CPU, and the Trainer moves it; with
+    ``device_map`` or ``quantization`` where ``from_pretrained`` put it)."""
+    dtype = resolve_dtype(cfg)
+    options = load_options(cfg).check()
+    base = load_adapter(cfg.model, dtype=dtype, device="cpu", model_kwargs=options.model_kwargs(dtype))
     if cfg.lora_r == 0:  # full-parameter training (SFT from scratch): every weight trains, no peft
         base.model.requires_grad_(True)
         if cfg.disable_dropout:
