@@ -8,9 +8,19 @@
    the 2-layer test model, where fixed costs dominate).
 2. Time to first overlay, when Chromium + Playwright are installed: app start (``demo.launch``) until the
    first sample's overlay is visible in headless Chromium; ``--screenshot PATH`` also saves the page.
+3. ``--load``: the inspector under load. ``uedpo-inspect`` on the tiny LLaVA and 8 samples (4 images) runs in a
+   child process whose ``TMPDIR`` is private; one gradio_client user analyses every sample alone (the
+   reference overlays), then ``--requests`` requests alone and ``--clients`` users at once, each ``--requests``
+   requests (analyse, analyse, export, ...; every file a response names is downloaded: the preview, the
+   exports). A request fails on an error, a file that does not download or decode whole, another sample's
+   overlay or an export holding another user's rows. Then Ctrl-C (SIGINT), and the folders left in TMPDIR
+   are listed. ``--src DIR`` serves the ``inspector`` package of DIR instead (an older version, to compare;
+   e.g. ``git archive HEAD inspector | tar -x -C DIR``); ``--server-arg`` passes arguments through.
 
     python benchmarks/bench_inspector.py [--model small|tiny] [--repeats 7] [--words 60] [--threads 1]
                                            [--screenshot PATH]
+    python benchmarks/bench_inspector.py --load [--clients 8] [--requests 30] [--src DIR]
+                                           [--server-arg=--concurrency=4 ...]
 """
 
 from __future__ import annotations
@@ -196,14 +206,24 @@ def start_server(ckpt: Path, folder: Path, tmp: Path, port: int, src: Path | Non
     import urllib.request
 
     env = {**os.environ, "TMPDIR": str(tmp), "GRADIO_ANALYTICS_ENABLED": "False", **(env_extra or {})}
-    cmd = [sys.executable, "-m", "inspector.cli", "--ckpt", str(ckpt), "--samples", str(folder / "samples.jsonl")]
-    proc = subprocess.Popen(
-        [*cmd, "--port", str(port), *extra],
-        cwd=str(src or Path(__file__).resolve().parents[1]),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(folder / "server.log", "w"),
-    )
+    env.pop("GRADIO_TEMP_DIR", None)  # gradio's cache goes where the server puts it
+    cmd = [
+        sys.executable,
+        "-m",
+        "inspector.cli",
+        "--ckpt",
+        str(ckpt),
+        "--samples",
+        str(folder / "samples.jsonl"),
+    ]
+    with open(folder / "server.log", "w") as log:
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(port), *extra],
+            cwd=str(src or Path(__file__).resolve().parents[1]),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -215,6 +235,15 @@ def start_server(ckpt: Path, folder: Path, tmp: Path, port: int, src: Path | Non
             time.sleep(0.3)
     proc.kill()
     raise RuntimeError("server did not answer within 120 s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class LoadUser:
@@ -244,7 +273,7 @@ class LoadUser:
             api_name="/analyse",
         )
         status = out[0]
-        if not status.startswith(f"✓ analysed") or f"of the sample {row['id']} (" not in status:
+        if not status.startswith("✓ analysed") or f"of the sample {row['id']} (" not in status:
             raise AssertionError(f"analyse {row['id']}: {status[:120]}")
         overlay = next(o for o in out if isinstance(o, str) and 'id="token-overlay"' in o)
         preview = next(o for o in out if isinstance(o, str) and o.endswith((".webp", ".png")))
@@ -286,10 +315,15 @@ class LoadUser:
                     row = self.rows[(self.index * 3 + i) % len(self.rows)]
                     kind, overlay = self.analyse(row)
                     if expected is not None and overlay != expected[str(row["id"])]:
-                        raise AssertionError(f"sample {row['id']}: overlay differs from the one computed alone")
+                        raise AssertionError(
+                            f"sample {row['id']}: overlay differs from the one computed alone"
+                        )
                 error = ""
             except Exception as err:  # noqa: BLE001 (counted and reported, not raised)
-                kind, error = "failed", f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                kind, error = (
+                    "failed",
+                    f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+                )
             sink.append((self.index, kind, time.perf_counter() - start, error))
 
 
@@ -297,6 +331,7 @@ def bench_load(clients: int, requests: int, src: Path | None, extra=(), env_extr
     import signal
     import threading
 
+    loadavg = " ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp_s:
         base = Path(tmp_s)
         folder, tmp = base / "data", base / "tmp"
@@ -319,12 +354,14 @@ def bench_load(clients: int, requests: int, src: Path | None, extra=(), env_extr
             users = [LoadUser(url, rows, i, base / "dl") for i in range(clients)]
             loaded: list = []
             threads = [threading.Thread(target=u.run, args=(requests, expected, loaded)) for u in users]
+            cpu0, own0 = cpu_seconds(server.pid), time.process_time()
             t0 = time.perf_counter()
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             wall = time.perf_counter() - t0
+            server_cpu, client_cpu = cpu_seconds(server.pid) - cpu0, time.process_time() - own0
         finally:
             server.send_signal(signal.SIGINT)  # Ctrl-C
             try:
@@ -342,19 +379,47 @@ def bench_load(clients: int, requests: int, src: Path | None, extra=(), env_extr
     failed = [e for _, k, _, e in loaded if k == "failed"] + [e for _, k, _, e in alone if k == "failed"]
     return {
         "start": started,
+        "loadavg": loadavg,
+        "alone_all": statistics.median(t for _, _, t, _ in alone),
         "alone_analyse": med(alone, "analyse"),
         "alone_export": med(alone, "export"),
+        "load_all": statistics.median(t for _, _, t, _ in loaded),
         "load_analyse": med(loaded, "analyse"),
         "load_export": med(loaded, "export"),
         "requests": len(loaded),
+        "requests_alone": len(alone),
         "failed": len([1 for _, k, _, _ in loaded if k == "failed"]),
         "failed_alone": len([1 for _, k, _, _ in alone if k == "failed"]),
         "errors": sorted(set(failed))[:8],
         "wall": wall,
+        "server_cpu": server_cpu,
+        "client_cpu": client_cpu,
         "exit": code,
         "left": left,
         "log_tail": log_text[-600:],
     }
+
+
+def print_load(res: dict, args: argparse.Namespace) -> None:
+    n = res["requests"]
+    print(
+        f"uedpo-inspect {' '.join(args.server_arg)} ({args.src or 'this tree'}), tiny LLaVA, "
+        f"{args.clients} users x {args.requests} requests at once = {n}; load average before: {res['loadavg']}"
+    )
+    print("| | alone | under load |")
+    print("|---|---|---|")
+    for kind in ("all", "analyse", "export"):
+        print(f"| median {kind} (s) | {res[f'alone_{kind}']:.2f} | {res[f'load_{kind}']:.2f} |")
+    print(f"| failed requests | {res['failed_alone']} / {res['requests_alone']} | {res['failed']} / {n} |")
+    print(f"| wall time under load (s) | | {res['wall']:.1f} ({n / res['wall']:.1f} requests/s) |")
+    print(
+        f"| CPU per request under load (s): server / clients | | "
+        f"{res['server_cpu'] / n:.3f} / {res['client_cpu'] / n:.3f} |"
+    )
+    print(f"| server start (s) / exit code after Ctrl-C | {res['start']:.1f} | {res['exit']} |")
+    print(f"| left in TMPDIR after exit | | {', '.join(res['left']) or 'nothing'} |")
+    for error in res["errors"]:
+        print(f"failure: {error}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,7 +431,18 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=1, help="torch threads (1: stable on a shared machine)"
     )
     parser.add_argument("--screenshot", type=Path, help="save the page (after the first overlay) to this PNG")
+    parser.add_argument("--load", action="store_true", help="only the load benchmark (3.)")
+    parser.add_argument("--clients", type=int, default=8, help="--load: users at once (default 8)")
+    parser.add_argument("--requests", type=int, default=30, help="--load: requests per user (default 30)")
+    parser.add_argument("--src", type=Path, help="--load: serve the inspector package of this directory")
+    parser.add_argument(
+        "--server-arg", action="append", default=[], help="--load: an argument for uedpo-inspect (repeatable)"
+    )
     args = parser.parse_args(argv)
+    if args.load:
+        torch.set_num_threads(args.threads)  # this process only runs the clients
+        print_load(bench_load(args.clients, args.requests, args.src, args.server_arg), args)
+        return 0
     torch.set_flush_denormal(True)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,9 @@
 """``uedpo-eval --ckpt``: generate each benchmark's responses with a checkpoint, then score them.
 
 Per checkpoint and benchmark it writes ``OUT[/<run>]/<bench>/responses.jsonl`` as it goes (resumable, see
-:mod:`evaluation.generation`), then ``results.json``, ``results.items.jsonl``, ``table.md`` and ``table.csv``.
+:mod:`evaluation.generation`), then ``results.json``, ``results.items.jsonl``, ``table.md`` and ``table.csv``
+as one set (``results.manifest.json``). Images are checked before the model loads: an unreadable one stops the
+run unless ``--skip-bad-images`` (then it is listed and the result labelled partial).
 Several ``--ckpt`` give one comparison table (``OUT/comparison.md``/``.csv``). ``--blindspots`` then runs
 :mod:`evaluation.blindspots` on each benchmark's per-item file with the same model (``blindspots.jsonl`` and
 its summary beside the results); ``--blindspots-from ITEMS`` runs it on an existing file, no generation.

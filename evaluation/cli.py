@@ -21,7 +21,13 @@ scoring, in the same run; ``--blindspots-from`` analyses an existing one with th
     uedpo-eval --bench shapes --ckpt shapes-demo --blindspots-from runs/demo/shapes/results.items.jsonl
 
 ``--baseline results.json [--tolerance X]`` compares every metric in its better direction and exits 1 on a
-regression (0 otherwise), so a nightly job can gate on it. Bad input exits 2 with a one-line message.
+regression (0 otherwise), so a nightly job can gate on it.
+
+Every input is checked before anything is written; bad input (a file, a folder, an option, a full disk) exits 2
+with a one-line message naming it. The output folder is locked for the run (a second run on it stops with one
+line); each benchmark's results are published as one set (``results.manifest.json`` last, see
+:func:`evaluation.results.publish_set`), then printed: a closed stdout (``| head``) is not an error. Ctrl-C
+exits 130 with one line; the responses generated so far are kept and a rerun resumes.
 """
 
 from __future__ import annotations
@@ -194,7 +200,8 @@ def run_scoring(opts: argparse.Namespace, baseline) -> int:
     stamp(scored.result)
     result = scored.result.to_dict()
     if results_path:  # written first: a closed stdout (`| head`) must not lose them
-        with output_lock(opts.out or results_path.parent, "--out" if opts.out else "--output-json"):
+        lock = (results_path.parent, "--output-json") if opts.output_json else (opts.out, "--out")
+        with output_lock(*lock):
             write_outputs(scored, results_path)
     status, report = check_baseline(result, baseline, opts.tolerance) if baseline else (0, None)
     say(result_heading(result) + "\n")
@@ -234,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
               "check --responses and the other files passed", file=sys.stderr)
         return 2
     except OSError as err:  # the remaining disk, permission and device faults: one line naming the file
-        where = f"{err.filename}: " if err.filename else ""
+        where = f"{err.filename}: " if err.filename else f"under --out {opts.out}: " if opts.out else ""
         print(f"uedpo-eval: error: {where}{err.strerror or err}; check the path, its permissions and free space",
               file=sys.stderr)
         return 2

@@ -138,19 +138,29 @@ def generate_jsonl(
     check_settings(path, settings)
     todo = [it for it in items if str(it.id) not in done]
     _current.update(path=path, done=len(items) - len(todo), total=len(items))
-    with open(path, "a", encoding="utf-8") as f, tqdm(
-        total=len(items), initial=len(items) - len(todo), desc=desc, unit="item", disable=not progress
-    ) as bar:
-        for batch in _chunks(todo, batch_size):
-            texts = generate_batch(batch)
-            for it, text in zip(batch, texts, strict=True):
-                row = {"id": it.id, "image": it.image, "question": it.question, **it.extra, "response": text}
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                done[str(it.id)] = row
-            f.flush()
-            os.fsync(f.fileno())
-            bar.update(len(batch))
-            _current["done"] += len(batch)
+    writing = True  # an OSError while the file is opened, appended to, flushed or closed is a disk fault
+    try:
+        with open(path, "a", encoding="utf-8") as f, tqdm(
+            total=len(items), initial=len(items) - len(todo), desc=desc, unit="item", disable=not progress
+        ) as bar:
+            for batch in _chunks(todo, batch_size):
+                writing = False
+                texts = generate_batch(batch)
+                writing = True
+                for it, text in zip(batch, texts, strict=True):
+                    row = {"id": it.id, "image": it.image, "question": it.question, **it.extra, "response": text}
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    done[str(it.id)] = row
+                f.flush()
+                os.fsync(f.fileno())
+                bar.update(len(batch))
+                _current["done"] += len(batch)
+    except OSError as err:
+        if not writing:
+            raise
+        raise ResumeError(f"{path}: cannot save the responses ({err.strerror or err}); free space or fix the "
+                          f"permissions and rerun: the {_current['done']} saved so far are kept and the rerun "
+                          "resumes") from None
     _current.clear()
     return [done[str(it.id)] for it in items]
 

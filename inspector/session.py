@@ -582,6 +582,14 @@ class InspectorSession:
         indices = object_tokens([t.token for t in state.view.preferred.tokens], obj) if analysed else ()
         return obj, indices, analysed
 
+    def _notes(self, state: ViewState, marks: tuple | None = None) -> tuple[str, str]:
+        """(the object panel's HTML, the note on the analysed text) of ``state``."""
+        view = state.view
+        obj, indices, analysed = marks or self._object_marks(state)
+        settings = {"seed": view.seed, "step": _step_label(view.step), "k": view.noise_step}
+        panel = object_panel_html(obj, view.preferred, indices, probe_analysed=analysed, settings=settings)
+        return panel, response_note(state.sample, view.preferred_text, view.preferred)
+
     def render_state(self, state: ViewState, words: Sequence[str], mode: str, compare_field: str) -> dict:
         """Every view output of an analysed pair (overlays, legends, summary, plots, tables, object panel)."""
         view = state.view
@@ -611,12 +619,8 @@ class InspectorSession:
             else None
         )
         out["hal_table"] = export.hallucination_frame(view.preferred, words, matches) if words else None
-        settings = {"seed": view.seed, "step": _step_label(view.step), "k": view.noise_step}
-        out["object_panel"] = object_panel_html(
-            obj, view.preferred, indices, probe_analysed=analysed, settings=settings
-        )
+        out["object_panel"], out["response_note"] = self._notes(state, (obj, indices, analysed))
         out["show_object"] = bool(state.sample and state.sample.objects)
-        out["response_note"] = response_note(state.sample, view.preferred_text, view.preferred)
         out.update(self._comparison_outputs(state, compare_field))
         return out
 
@@ -684,12 +688,12 @@ class InspectorSession:
                 if words
                 else {}
             )
-            rendered = self.render_state(state, words, "type", "u")
+            panel, note = self._notes(state)
             if state.sample is not None and state.sample.objects:
                 extra["Blind-spot objects"] = objects_frame(
                     state.sample, {view.preferred_text: view.preferred}
                 )
-            notes = [_markdown_html(rendered["response_note"]), rendered["object_panel"]]
+            notes = [_markdown_html(note), panel]
             html_text = export.report_html(
                 view.analyses,
                 figs,

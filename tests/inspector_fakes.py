@@ -140,3 +140,37 @@ def blindspot_fixture() -> list[dict]:
             p=(0.3, 0.05),
         ),
     ]
+
+
+class StatefulModel:
+    """A stand-in for a model that is not thread-safe: like a tokenizer or a module holding its current input,
+    it keeps the request in an attribute while it "computes" (``delay`` seconds), then answers for whatever
+    that attribute holds. Two calls at once get each other's texts. Counts the calls inside it at once."""
+
+    def __init__(self, delay: float = 0.03) -> None:
+        import threading
+
+        self.delay = delay
+        self.current: tuple | None = None
+        self.active = 0
+        self.max_active = 0
+        self.calls = 0
+        self._count = threading.Lock()
+
+    def __call__(self, image, question, preferred, dispreferred=None, **kwargs):
+        import time
+
+        with self._count:
+            self.active += 1
+            self.calls += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            self.current = (preferred, dispreferred, kwargs.get("sample_id", ""))
+            time.sleep(self.delay)
+            preferred, dispreferred, sample_id = self.current
+            return fake_analyse(
+                image, question, preferred, dispreferred, **{**kwargs, "sample_id": sample_id}
+            )
+        finally:
+            with self._count:
+                self.active -= 1

@@ -219,3 +219,38 @@ def test_normalized_answers_variant(raw_annotations, amber):
     assert result.non_yes_no_answers["state"] == 1
     assert [r.answer for r in result.discriminative_records] == ["No", "Yes", "Yes", "No", "Not sure"]
     assert result.discriminative_records[0].response == "No."
+
+
+def test_bench_result_records_the_variant_the_unparsed_answers_and_the_hashes(raw_annotations, amber):
+    """(mutation testing, docs/testing.md) Every field of ``to_bench_result``."""
+    records, _ = raw_annotations
+    yes_ids = ids_of(records, "state", "yes", 2)
+    result = score_amber([AmberResponse(yes_ids[0], "Yes"), AmberResponse(yes_ids[1], "yes.")], amber,
+                         normalize_answers=True, progress=False)
+    bench = result.to_bench_result(versions={"nltk": "3.9.1"}, data_sha256={"annotations.json": "ab"})
+    assert bench.bench == "amber" and bench.n_items == 2 and bench.variant == "normalized-answers"
+    assert bench.versions == {"nltk": "3.9.1"} and bench.data_sha256 == {"annotations.json": "ab"}
+    assert bench.config["non_yes_no_answers"] == result.non_yes_no_answers == {
+        "discriminative": 0, "attribute": 0, "state": 0}
+    assert bench.config["raw"] == result.raw and bench.config["normalize_answers"] is True
+    assert bench.metrics == result.metrics
+    plain = score_amber([AmberResponse(yes_ids[0], "yes")], amber, progress=False).to_bench_result()
+    assert plain.variant == "official" and plain.versions == {} and plain.data_sha256 == {}
+    assert plain.config["non_yes_no_answers"] == {"discriminative": 1, "attribute": 1, "state": 1}
+
+
+def test_versions_include_the_similarity_backends_and_the_bar_names_the_bench(raw_annotations, amber, capsys):
+    from evaluation.amber.score import amber_versions
+
+    class Backend:
+        def versions(self):
+            return {"spacy": "3.8.0", "model": "en_core_web_lg-3.8.0"}
+
+    versions = amber_versions(Backend())
+    assert versions["spacy"] == "3.8.0" and versions["model"] == "en_core_web_lg-3.8.0"
+    assert versions["nltk_word_tokenize"] == "as nltk 3.9.1" and "nltk" in versions
+    assert set(amber_versions(None)) == {"nltk", "nltk_word_tokenize"}
+    records, _ = raw_annotations
+    score_amber([AmberResponse(ids_of(records, "state", "yes", 1)[0], "Yes")], amber, progress=True)
+    err = capsys.readouterr().err
+    assert "AMBER" in err and "answer/s" in err

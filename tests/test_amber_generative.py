@@ -330,3 +330,18 @@ def test_result_converts_to_the_results_schema(amber):
         "similar_hallu": None,
     }
     assert json.loads(json.dumps(result.discriminative_records[0].to_dict()))["bucket"] == "state"
+
+
+def test_counters_count_the_generative_items_and_a_discriminative_only_run_has_no_generative_section(amber):
+    """(mutation testing, docs/testing.md) ``GenerativeCounters.items`` is the number of answers added; with
+    none (ids 1005 and 1006 are discriminative) the generative block is left out."""
+    from evaluation.amber.generative import GenerativeCounters
+
+    counters = GenerativeCounters()
+    assert counters.items == 0
+    for record in score(amber, {1: "", 68: "river"}).generative_records:
+        counters.add(record)
+    assert counters.items == 2
+    result = score(amber, {1005: "Yes", 1006: "No"})
+    assert "generative" not in result.metrics and "generative" not in result.raw
+    assert list(result.metrics) == ["discriminative", "attribute", "state"]

@@ -239,3 +239,11 @@ def test_chosen_and_rejected_may_have_different_lengths():
     assert out.logps_chosen.item() == -3.0 and out.logps_rejected.item() == -4.0
     with pytest.raises(ValueError, match="lam_rejected"):
         ue_dpo_loss(lp_w, lp_l, lp_w, lp_l, torch.ones(1, 3), torch.ones(1, 3), mw, ml, 0.1)
+
+
+def test_weighted_fraction_with_a_single_valid_token():
+    """One valid chosen token, weighted (λ = 1.2): the share of weighted tokens is 1/1."""
+    lp, mask = torch.zeros(1, 2), torch.tensor([[True, False]])
+    out = ue_dpo_loss(lp, lp, lp, lp, torch.tensor([[1.2, 3.0]]), torch.ones(1, 2), mask, mask, 0.1)
+    assert out.frac_weighted_chosen.item() == 1.0 and out.lam_chosen_mean.item() == pytest.approx(1.2)
+    assert out.frac_weighted_rejected.item() == 0.0 and out.lam_rejected_mean.item() == 1.0

@@ -135,3 +135,11 @@ def test_masked_positions_are_gathered_at_id_zero_so_a_one_token_vocabulary_work
     s = token_signals(clear, blurred, labels, mask)
     assert torch.equal(s.u, torch.zeros(1, 3))
     assert torch.allclose(s.delta[0, :2], (clear - blurred)[0, :2, 0]) and s.delta[0, 2].item() == 0.0
+
+
+def test_selective_log_softmax_covers_more_rows_than_one_chunk_with_a_small_vocabulary():
+    """1500 rows of V = 3: two chunks of the default 1024 rows (the loop runs over rows, not over V)."""
+    logits = torch.randn(2, 750, 3, generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(0, 3, (2, 750), generator=torch.Generator().manual_seed(1))
+    expected = torch.log_softmax(logits, -1).gather(-1, labels[..., None])[..., 0]
+    assert torch.allclose(selective_log_softmax(logits, labels), expected, atol=1e-6)

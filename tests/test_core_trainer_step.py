@@ -27,7 +27,7 @@ from uedpo.signals import token_signals
 from uedpo.train import baseline_steps
 from uedpo.train.blur import train_view, view_step
 from uedpo.train.config import TrainConfig
-from uedpo.train.metrics import baseline_stats, exploration_stats, preference_stats, sft_stats
+from uedpo.train.metrics import MetricSums, baseline_stats, exploration_stats, preference_stats, sft_stats
 from uedpo.trainer import UEDPOTrainer
 from uedpo.views import MDPO_CROP_SCALE, ImageLayout, ViewSpec, make_view
 
@@ -78,6 +78,7 @@ class FakeAdapter(ImageLayout):
 
 
 class FakeTrainer:
+    compute_loss = UEDPOTrainer.compute_loss
     preference_step = UEDPOTrainer.preference_step
     sft_step = UEDPOTrainer.sft_step
     signals = UEDPOTrainer.signals
@@ -91,6 +92,7 @@ class FakeTrainer:
         self.model = FakeVLM()
         self.state = SimpleNamespace(global_step=GLOBAL_STEP)
         self.accelerator = SimpleNamespace(unwrap_model=lambda model: model)
+        self.metric_sums = MetricSums()
 
 
 def make_batch(pairs: bool = True) -> dict:
@@ -368,3 +370,21 @@ def test_chosen_rows_keeps_the_first_half_of_every_row_tensor():
     assert torch.equal(out["pixel_values"], qwen["pixel_values"][:6]) and torch.equal(out["image_grid_thw"], grids[:2])
     one = baseline_steps.chosen_rows({"input_ids": torch.zeros(2, 3), "pixel_values": torch.ones(2, 1, 1, 1)}, 1)
     assert one["input_ids"].shape == (1, 3) and one["pixel_values"].shape == (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("loss", ["ue_dpo", "dpo", "sft", "tpo", "vdpo", "mdpo"])
+def test_compute_loss_dispatches_on_cfg_loss_and_accumulates_the_stats(loss):
+    """``compute_loss`` pops ``sample_ids``, runs the step of ``cfg.loss`` and adds its stats to the sums."""
+    steps = {"ue_dpo": FakeTrainer.preference_step, "dpo": FakeTrainer.preference_step,
+             "sft": FakeTrainer.sft_step, **baseline_steps.STEPS}
+    trainer = FakeTrainer(loss=loss)
+    batch = make_batch(pairs=loss != "sft")
+    want, _, stats = run_step(trainer, steps[loss], batch)
+    got = trainer.compute_loss(trainer.model, {**batch, "sample_ids": list(IDS)})
+    assert close(got.detach(), want)
+    loss_only, outputs = trainer.compute_loss(trainer.model, {**batch, "sample_ids": list(IDS)}, return_outputs=True)
+    assert outputs == {} and close(loss_only.detach(), want)
+    means = trainer.metric_sums.pop_means()
+    assert set(means) == set(stats)
+    for name, (total, count) in stats.items():
+        assert means[name] == pytest.approx(float(total / count), rel=1e-5, abs=1e-6), name

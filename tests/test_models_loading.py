@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
+import sys
+import types
 
 import pytest
 import torch
 
 from uedpo.models import LM_LORA_TARGETS, LlavaAdapter, ModelLoadError, load_adapter
+from uedpo.models.load_options import LoadOptions
 from uedpo.models.loading import resolve_device_dtype
 from uedpo.models.tiny import build_tiny
 
@@ -206,3 +210,97 @@ def test_model_kwargs_reach_from_pretrained(ckpts):
     assert load_adapter(ckpts["llava"]).model.config._attn_implementation != "eager"
     with pytest.raises(ModelLoadError, match="'dtype' is set by load_adapter"):
         load_adapter(ckpts["llava"], model_kwargs={"dtype": "float16"})
+
+
+# -- LoadOptions: --dtype / --attn-implementation / --device-map / --quantization -------------------------------
+def _blocked(monkeypatch, *packages):
+    """Make ``import package`` fail (as when it is not installed), whatever this machine has."""
+    for name in packages:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_attn_implementation_reaches_from_pretrained(ckpts, attn):
+    adapter = LoadOptions(attn_implementation=attn).load(ckpts["llava"], device="cpu")
+    assert adapter.model.config._attn_implementation == attn
+    assert adapter.model.config.text_config._attn_implementation == attn
+
+
+def test_dtype_and_device_map_reach_from_pretrained(ckpts, monkeypatch):
+    import uedpo.models.loading as loading
+
+    seen, real = [], loading._load_model
+    monkeypatch.setattr(loading, "_load_model", lambda *a: seen.append(a) or real(*a))
+    adapter = LoadOptions(dtype="bfloat16", device_map="auto").load(ckpts["qwen2_5_vl"])
+    (family, _, dtype, _, model_kwargs), = seen
+    assert family == "qwen2_5_vl" and dtype == torch.bfloat16 and model_kwargs == {"device_map": "auto"}
+    assert adapter.model.dtype == torch.bfloat16  # accelerate placed it (on the CPU here): not moved again
+    assert LoadOptions().model_kwargs() == {}  # nothing set: transformers' defaults
+
+
+def test_quantization_kwargs_are_a_bitsandbytes_config(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    four = LoadOptions(quantization="4bit").model_kwargs(torch.bfloat16)
+    config = four["quantization_config"]
+    assert config.load_in_4bit and config.bnb_4bit_quant_type == "nf4" and config.bnb_4bit_compute_dtype == torch.bfloat16
+    assert four["device_map"] == {"": 3}  # bitsandbytes weights are placed at load, on this rank's GPU
+    eight = LoadOptions(quantization="8bit", device_map="auto").model_kwargs()
+    assert eight["quantization_config"].load_in_8bit and eight["device_map"] == "auto"
+
+
+@pytest.mark.parametrize(("options", "blocked", "cuda", "expected"), [
+    (dict(attn_implementation="flash_attention_2"), ["flash_attn"], True,
+     "attn_implementation flash_attention_2: the flash_attn package is not installed; `pip install flash-attn`"),
+    (dict(attn_implementation="flash_attention_2"), [], False,
+     "attn_implementation flash_attention_2: needs a CUDA GPU and none is visible; use sdpa or eager"),
+    (dict(attn_implementation="flash_attention_2", dtype="float32"), [], True,
+     "runs in float16 / bfloat16 only, not dtype float32"),
+    (dict(quantization="4bit"), ["bitsandbytes"], True,
+     "quantization 4bit: the bitsandbytes package is not installed; `pip install bitsandbytes`"),
+    (dict(quantization="8bit"), [], False,
+     "quantization 8bit: bitsandbytes needs a CUDA GPU and none is visible; set quantization none"),
+    (dict(device_map="auto"), ["accelerate"], True, "device_map auto: needs the accelerate package"),
+    (dict(attn_implementation="flash"), [], True, "attn_implementation 'flash': expected one of eager, sdpa"),
+    (dict(quantization="int4"), [], True, "quantization 'int4': expected one of none, 4bit, 8bit"),
+], ids=["fa2-missing", "fa2-no-cuda", "fa2-fp32", "4bit-missing", "8bit-no-cuda", "accelerate-missing",
+        "unknown-attn", "unknown-quant"])
+def test_options_that_cannot_load_here_are_refused_in_one_line(monkeypatch, options, blocked, cuda, expected):
+    import uedpo.models.load_options as load_options
+
+    _blocked(monkeypatch, *blocked)
+    for name in {"flash_attn", "bitsandbytes"} - set(blocked):  # "installed", whatever this machine has
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setattr(load_options, "cuda_available", lambda: cuda)
+    with pytest.raises(ModelLoadError) as err:
+        LoadOptions(**options).check()
+    assert expected in _one_line(err)
+
+
+def test_refused_options_load_nothing(ckpts, monkeypatch):
+    _blocked(monkeypatch, "bitsandbytes")
+    monkeypatch.setattr("uedpo.models.loading.load_adapter", lambda *a, **k: pytest.fail("a model was loaded"))
+    with pytest.raises(ModelLoadError, match="bitsandbytes package is not installed"):
+        LoadOptions(quantization="4bit").load(ckpts["llava"])
+
+
+def test_device_map_is_refused_under_ddp(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ModelLoadError, match=r"which DDP cannot do \(WORLD_SIZE=2\); drop device_map") as err:
+        LoadOptions(device_map="auto").check()
+    _one_line(err)
+
+
+def test_cli_flags_become_options():
+    parser = argparse.ArgumentParser()
+    LoadOptions.add_arguments(parser)
+    args = parser.parse_args(["--attn-implementation", "eager", "--device-map", "auto", "--load-in-4bit",
+                              "--dtype", "float16"])
+    assert LoadOptions.from_args(args) == LoadOptions("float16", "eager", "auto", "4bit")
+    assert LoadOptions.from_args(parser.parse_args([])) == LoadOptions()
+    assert LoadOptions.from_args(parser.parse_args(["--quantization", "8bit"])).quantization == "8bit"
+    own = argparse.ArgumentParser()  # a CLI with its own --dtype (uedpo-eval)
+    own.add_argument("--dtype", default="auto")
+    LoadOptions.add_arguments(own, dtype=False)
+    assert LoadOptions.from_args(own.parse_args(["--dtype", "bfloat16"])).dtype == "bfloat16"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--attn-implementation", "flash"])

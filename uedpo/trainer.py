@@ -336,7 +336,7 @@ def _build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
         adapter = load_policy(cfg)
     elif cfg.data_streaming:  # rows checked as they are read; each DDP rank reads its own shards
         dataset = stream_rows(cfg.data, data_format=cfg.data_format, image_dir=cfg.image_dir, need_rejected=pairs,
-                              data_split=cfg.data_split, cache_dir=cfg.data_cache_dir, seed=cfg.seed)
+                              data_split=cfg.data_split, cache_dir=cfg.data_cache_dir)
         _warn_shared_shards(dataset.num_shards)
         set_seed(cfg.seed)
         adapter = load_policy(cfg)

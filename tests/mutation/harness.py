@@ -398,7 +398,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default="", help="write every mutant and its status here")
     parser.add_argument("--summary", default="", help="print the table of every *.json in this folder")
     parser.add_argument("--log-dir", default="/tmp/uedpo-mutation-logs", help="per-mutant pytest output")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
 
     if args.summary:
         print(summary(Path(args.summary)))
@@ -425,7 +425,7 @@ def main(argv=None) -> int:
     if rc != 0:
         print("collection failed", file=sys.stderr)
         return 2
-    log_dir = Path(args.log_dir) / path.stem
+    log_dir = Path(args.log_dir) / module_name(path)
     log_dir.mkdir(parents=True, exist_ok=True)
     pid = _run_child(module, path, only, None, args.tests, log_dir / "baseline.log")
     status, baseline = _wait(pid, 1800)

@@ -16,16 +16,16 @@ TARGET[signals]="uedpo/signals.py tests/test_core_signals.py"
 TARGET[exploration]="uedpo/exploration.py tests/test_core_exploration.py tests/test_core_loss.py"
 TARGET[loss]="uedpo/loss.py tests/test_core_loss.py"
 TARGET[baselines]="uedpo/baselines.py tests/test_core_baselines.py"
-TARGET[trainer_step]="uedpo/trainer.py --only UEDPOTrainer.preference_step,UEDPOTrainer.sft_step tests/test_core_trainer_step.py"
+TARGET[trainer_step]="uedpo/trainer.py --only UEDPOTrainer.compute_loss,UEDPOTrainer.preference_step,UEDPOTrainer.signals,UEDPOTrainer.reference_logps,UEDPOTrainer.sft_step tests/test_core_trainer_step.py"
 TARGET[baseline_steps]="uedpo/train/baseline_steps.py tests/test_core_trainer_step.py"
 TARGET[amber_generative]="evaluation/amber/generative.py tests/test_amber_generative.py"
 TARGET[amber_discriminative]="evaluation/amber/discriminative.py tests/test_amber_discriminative.py"
-TARGET[amber_score]="evaluation/amber/score.py tests/test_amber_discriminative.py tests/test_amber_generative.py tests/test_amber_score_units.py"
-TARGET[chair]="evaluation/chair/chair.py tests/test_chair_edge_cases.py tests/test_chair_parity.py tests/test_chair_scoring_units.py"
-TARGET[objhal]="evaluation/chair/objhal.py tests/test_objhal_scorer.py tests/test_chair_scoring_units.py"
+TARGET[amber_score]="evaluation/amber/score.py tests/test_amber_discriminative.py tests/test_amber_generative.py"
+TARGET[chair]="evaluation/chair/chair.py tests/test_chair_scoring_units.py tests/test_chair_edge_cases.py tests/test_chair_parity.py"
+TARGET[objhal]="evaluation/chair/objhal.py tests/test_chair_scoring_units.py tests/test_objhal_scorer.py tests/test_chair_official_outputs.py"
 TARGET[mmhal_score]="evaluation/mmhal/score.py tests/test_mmhal_score.py"
 TARGET[mmhal_parse]="evaluation/mmhal/parse.py tests/test_mmhal_parse.py tests/test_mmhal_score.py"
-TARGET[pope_parsers]="evaluation/pope/parsers.py tests/test_pope_parsers.py"
+TARGET[pope_parsers]="evaluation/pope/parsers.py tests/test_pope_parsers.py tests/test_pope_score_units.py"
 TARGET[pope_metrics]="evaluation/pope/metrics.py tests/test_pope_metrics.py"
 TARGET[pope_score]="evaluation/pope/score.py tests/test_pope_parsers.py tests/test_pope_metrics.py"
 ORDER=(noise signals exploration loss baselines trainer_step baseline_steps amber_generative amber_discriminative
@@ -37,6 +37,6 @@ for name in "${names[@]}"; do
     # shellcheck disable=SC2086
     set -- ${TARGET[$name]}
     module=$1; shift
-    $PY tests/mutation/harness.py "$module" "$@" --json "$OUT/$name.json" | grep -E "^(SURVIVED|[a-z_/]+\.py:)"
+    $PY tests/mutation/harness.py "$module" "$@" --json "$OUT/$name.json" | grep -E "^(SURVIVED|(uedpo|evaluation)/)" || true
 done
 $PY tests/mutation/harness.py --summary "$OUT"

@@ -82,7 +82,7 @@ class TrainConfig:
     image_dir: str | None = None  # root of relative image paths; default: the data file's folder
     data_split: str = "train"  # split of a hub dataset id or of a saved DatasetDict directory
     data_streaming: bool = False  # read rows as they are needed (datasets IterableDataset: no Arrow copy,
-    # rows checked when read, ids required, each DDP rank reads only its files); needs max_steps
+    # rows checked when read, in file order, ids required, each DDP rank reads only its files); needs max_steps
     data_cache_dir: str | None = None  # where datasets keeps the Arrow copy of the data; null: HF_DATASETS_CACHE
     max_length: int = 2048  # prompt (image tokens included) + completion; only completions are truncated
 

@@ -34,12 +34,14 @@ memory map, so checking 100k rows does not keep them resident (benchmarks/bench_
 ``data_streaming: true`` (:func:`stream_rows`) reads the source as a ``datasets.IterableDataset`` instead:
 nothing is converted or cached, and rows are checked as they are read (a bad row stops training at that step,
 with the same one-line message); ids are required (``id`` / ``idx``: they seed the noise, so they may not
-depend on the order of reading), duplicates are not checked, rows go through a seeded 1000-row shuffle
-buffer, and ``max_steps`` is needed. Under DDP each rank reads only its own files: the Trainer gives the
-``IterableDataset`` to accelerate unchanged, which assigns every rank a contiguous share of the shards (files;
-``IterableDataset.shard``) when there are at least as many as ranks, with ``dispatch_batches`` off so rank 0
-does not read for everyone (:func:`uedpo.trainer.training_arguments`). With fewer files than ranks every rank
-reads everything and keeps its slice (a warning says so). Map-style data is sharded by the Trainer's
+depend on the order of reading), duplicates are not checked, and ``max_steps`` is needed. Rows come in file
+order: ``IterableDataset.shuffle`` is not used, because its shard shuffling keeps the Arrow batches it has
+read alive (memory grew by the data read, 0.5 GB per 20k RLAIF-V-sized rows); shuffle the files beforehand.
+Under DDP each rank reads only its own files: the Trainer gives the ``IterableDataset`` to accelerate
+unchanged, which assigns every rank a contiguous share of the shards (files; ``IterableDataset.shard``) when
+there are at least as many as ranks, with ``dispatch_batches`` off so rank 0 does not read for everyone
+(:func:`uedpo.trainer.training_arguments`). With fewer files than ranks every rank reads everything and keeps
+its slice (a warning says so). Map-style data is sharded by the Trainer's
 distributed sampler: a rank reads only its rows' pages of the memory map (the up-front check reads all).
 
 ``data: shapesworld`` or ``shapesworld:seed=N`` (``loss: sft`` only) is an endless on-the-fly stream of
@@ -79,7 +81,6 @@ SUFFIXES = (".json", ".jsonl", ".parquet")
 BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}  # datasets' packaged loaders
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "owner/name", as the Hugging Face Hub spells repos
 CHECK_BATCH = 512  # rows per batch of the up-front pass (and of check_rows_fit's chunks at most)
-STREAM_SHUFFLE_BUFFER = 1000  # rows held by the seeded shuffle of data_streaming
 PROGRESS_BYTES = 64 * 2**20  # datasets' progress bars only for files this big (errors stay one stderr line)
 # Placeholders the adapters insert themselves; a copy inside the question would double the image tokens.
 IMAGE_PLACEHOLDER = re.compile(r"<image>\s*|<\|vision_start\|>(<\|image_pad\|>)+<\|vision_end\|>\s*")
@@ -298,10 +299,13 @@ def _load_file(path: Path, cache_dir: str | None):
     datasets = _datasets()
     try:
         with _progress_bars(path.stat().st_size >= PROGRESS_BYTES):
-            return datasets.load_dataset(BUILDERS[path.suffix], data_files=str(path), split="train",
-                                         cache_dir=cache_dir, **options)
+            table = datasets.load_dataset(BUILDERS[path.suffix], data_files=str(path), split="train",
+                                          cache_dir=cache_dir, **options)
     except Exception as err:  # datasets wraps the reader's own error (ArrowInvalid, a JSON error, ...)
         raise _unreadable(path, err) or _Empty() from err
+    if path.suffix != ".parquet" and table.column_names == ["text"]:
+        read_records(path)  # datasets reads rows that are not objects (1, "x", [..]) as a "text" column
+    return table
 
 
 class _Empty(Exception):
@@ -409,6 +413,9 @@ class _Decoder:
         return {k: _decode_json(v, self.features.get(k)) for k, v in record.items()}
 
 
+HARMLESS_REPLAYS = {"replace_schema_metadata"}  # operations datasets replays on a mapped file that keep its rows
+
+
 def _mapped_files(table) -> list[str] | None:
     """The Arrow files behind ``table`` in row order, when it is exactly their concatenation."""
     from datasets.table import ConcatenationTable, MemoryMappedTable
@@ -419,9 +426,9 @@ def _mapped_files(table) -> list[str] | None:
     blocks = [[data]] if isinstance(data, MemoryMappedTable) else getattr(data, "blocks", None)
     if not isinstance(data, (MemoryMappedTable, ConcatenationTable)) or not blocks:
         return None
-    if not all(len(row) == 1 and isinstance(row[0], MemoryMappedTable) and not row[0].replays for row in blocks):
-        return None
-    return [row[0].path for row in blocks]
+    plain = all(len(row) == 1 and isinstance(row[0], MemoryMappedTable)
+                and all(op[0] in HARMLESS_REPLAYS for op in row[0].replays) for row in blocks)
+    return [row[0].path for row in blocks] if plain else None
 
 
 def _record_batches(table) -> Iterator[list[dict[str, Any]]]:
@@ -842,9 +849,8 @@ def stream_rows(
     need_rejected: bool = True,
     data_split: str = "train",
     cache_dir: str | None = None,
-    seed: int = 0,
 ):
-    """``data`` as a shuffled ``datasets.IterableDataset`` of row fields (:meth:`PreferenceRow.from_mapping`).
+    """``data`` as a ``datasets.IterableDataset`` of row fields (:meth:`PreferenceRow.from_mapping`), in order.
 
     The first row is read and checked now (format, fields, image), so a wrong path or format stops before any
     model loads; the others are checked when they are read. Its ``num_shards`` is how many ranks can read
@@ -867,6 +873,4 @@ def stream_rows(
     convert(first)
     rows = stream.map(convert)
     columns = [c for c in (stream.column_names or []) if c not in ROW_FIELDS]
-    if columns:
-        rows = rows.remove_columns(columns)
-    return rows.shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER)
+    return rows.remove_columns(columns) if columns else rows
