@@ -257,6 +257,7 @@ class LoadUser:
         self.last: str | None = None
 
     def analyse(self, row: dict) -> tuple[str, str]:
+        self.last = str(row["id"])  # the server's view, even when a download below fails
         out = self.client.predict(
             None,
             str(row["id"]),
@@ -281,7 +282,6 @@ class LoadUser:
 
         with Image.open(preview) as img:  # a truncated download fails here
             img.load()
-        self.last = str(row["id"])
         return "analyse", overlay
 
     def export(self) -> tuple[str, str]:

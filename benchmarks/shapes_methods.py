@@ -158,7 +158,8 @@ CONTROLS: dict[str, tuple[str, list[str]]] = {
 }
 ALL_METHODS = {**METHODS, **SWEEP, **CONTROLS}
 CURVE_METRICS = ("generative/CHAIR", "generative/Hal", "generative/Cover", "discriminative/F1", "shapes/margin_F1",
-                 "shapes/target_rate", "heldout/hard_recall", "heldout/hallucinated_per_image", "heldout/hard_class_fp")
+                 "shapes/target_rate", "heldout/hard_recall", "heldout/hallucinated_per_image", "heldout/hard_class_fp",
+                 "heldout/hard_j")
 
 
 def slug(name: str) -> str:
@@ -268,6 +269,9 @@ class Evaluator:
 
 
 def metric(curve_point: dict, key: str) -> float | None:
+    if key == "heldout/hard_j":  # Youden's J of naming the hard class: recall − false-positive rate
+        recall, fp = metric(curve_point, "heldout/hard_recall"), metric(curve_point, "heldout/hard_class_fp")
+        return None if recall is None or fp is None else recall - fp
     section, name = key.split("/")
     value = curve_point.get(section, {}).get(name)
     return None if value is None else float(value)
@@ -540,11 +544,12 @@ def fmt(values: tuple[float, float] | None, digits: int = 1) -> str:
 
 
 FINAL_KEYS = ("shapes/target_rate", "generative/CHAIR", "generative/Hal", "generative/Cover", "discriminative/F1",
-              "shapes/margin_F1", "heldout/hard_recall", "heldout/hard_class_fp", "heldout/hallucinated_per_image")
+              "shapes/margin_F1", "heldout/hard_recall", "heldout/hard_class_fp", "heldout/hard_j",
+              "heldout/hallucinated_per_image")
 LABELS = {"shapes/target_rate": "target rate ↓", "generative/CHAIR": "CHAIR ↓", "generative/Hal": "Hal ↓",
           "generative/Cover": "Cover ↑", "discriminative/F1": "F1 string ↑", "shapes/margin_F1": "F1 margin ↑",
           "heldout/hard_recall": "hard recall ↑", "heldout/hallucinated_per_image": "absent named / img ↓",
-          "heldout/hard_class_fp": "hard class named when absent ↓"}
+          "heldout/hard_class_fp": "hard class named when absent ↓", "heldout/hard_j": "recall − FP ↑"}
 
 
 def final_table(regime: str, n_pairs: int, runs: dict[str, list[dict]], step: str, walls: dict) -> str:
@@ -572,8 +577,8 @@ def significance_table(regime: Regime, runs: dict[str, list[dict]], step: str, k
              "| A | B | seeds | mean A − B ± sd | A better / B better | t | p (t) | p (sign-flip) |",
              "|---|---|---|---|---|---|---|---|"]
     tests = []
-    higher = regime.primary_better == "higher" if key == regime.primary else key in ("heldout/hard_recall",
-                                                                                     "generative/Cover")
+    higher = regime.primary_better == "higher" if key == regime.primary else key in (
+        "heldout/hard_recall", "heldout/hard_j", "generative/Cover")
     for a, b in itertools.combinations(names, 2):
         seeds_a = {r["seed"]: metric(r["curve"][step], key) for r in runs[a]}
         seeds_b = {r["seed"]: metric(r["curve"][step], key) for r in runs[b]}
@@ -586,6 +591,26 @@ def significance_table(regime: Regime, runs: dict[str, list[dict]], step: str, k
         lines.append(f"| {a} | {b} | {test['n']} | {test['mean_diff']:+.1f} ± {test['sd_diff']:.1f} | "
                      f"{better_a} / {better_b} | {test['t']:.2f} | {test['p_t']:.3f} | {test['p_perm']:.3f} |")
     return "\n".join(lines) + "\n", tests
+
+
+def significance_matrix(title: str, tests: list[dict], names: list[str], higher: bool) -> str:
+    """Compact form of :func:`significance_table`: cell (A row, B column) = mean A − B, seeds where A is better /
+    worse, exact sign-flip p (two-sided); the t-test p in brackets."""
+    short = {n: n.replace("UE-DPO w/o ", "w/o ") for n in names}
+    lines = [f"#### {title}\n", "| A \\ B | " + " | ".join(short[n] for n in names[1:]) + " |",
+             "|---" * len(names) + "|"]
+    by_pair = {(t["a"], t["b"]): t for t in tests}
+    for i, a in enumerate(names[:-1]):
+        cells = []
+        for j, b in enumerate(names[1:], start=1):
+            t = by_pair.get((a, b))
+            if j <= i or t is None:
+                cells.append("")
+                continue
+            better, worse = (t["a_better"], t["b_better"]) if higher else (t["b_better"], t["a_better"])
+            cells.append(f"{t['mean_diff']:+.1f} ({better}/{worse}) p {t['p_perm']:.3f} [{t['p_t']:.3f}]")
+        lines.append(f"| {short[a]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def stats_table(name: str, stats: dict) -> str:
@@ -640,6 +665,10 @@ def figure(title: str, summaries: dict[str, dict], path: Path, panels: list[tupl
     fig.update_layout(title=title, width=1200, height=680, template="plotly_white", margin={"t": 80},
                       legend={"font": {"size": 11}})
     fig.update_xaxes(title_text="DPO step")
+    _png(fig, path, 1220, 700)
+
+
+def _png(fig, path: Path, width: int, height: int) -> None:
     html = path.with_suffix(".html")
     fig.write_html(html, include_plotlyjs=True, full_html=True)
     try:
@@ -647,7 +676,7 @@ def figure(title: str, summaries: dict[str, dict], path: Path, panels: list[tupl
 
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1220, "height": 700})
+            page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(html.as_uri())
             page.wait_for_selector(".main-svg")
             page.screenshot(path=str(path), full_page=False)
@@ -655,6 +684,51 @@ def figure(title: str, summaries: dict[str, dict], path: Path, panels: list[tupl
         html.unlink()
     except Exception as err:  # no browser: keep the self-contained HTML
         print(f"figure {path}: PNG export failed ({type(err).__name__}: {err}); kept {html}")
+
+
+def log_figure(title: str, runs: dict[str, list[dict]], path: Path) -> None:
+    """Sequence log-probs of the chosen and rejected responses during training (metrics.csv, mean ± std)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    keys = [("logps/chosen", "log π(chosen), summed over tokens"), ("logps/rejected", "log π(rejected)")]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[k[1] for k in keys])
+    for m_i, (method, rs) in enumerate(runs.items()):
+        colour = COLOURS_PLOT[m_i % len(COLOURS_PLOT)]
+        for p_i, (key, _) in enumerate(keys):
+            by_step: dict[int, list[float]] = {}
+            for r in rs:
+                for row in r["log"]:
+                    if key in row:
+                        by_step.setdefault(int(row["step"]), []).append(row[key])
+            steps = sorted(by_step)
+            mean = [statistics.fmean(by_step[s]) for s in steps]
+            std = [statistics.stdev(by_step[s]) if len(by_step[s]) > 1 else 0.0 for s in steps]
+            fig.add_trace(go.Scatter(x=steps + steps[::-1], y=[a + b for a, b in zip(mean, std, strict=True)]
+                                     + [a - b for a, b in zip(mean, std, strict=True)][::-1], fill="toself",
+                                     fillcolor=colour, opacity=0.10, line={"width": 0}, showlegend=False,
+                                     hoverinfo="skip"), row=1, col=p_i + 1)
+            fig.add_trace(go.Scatter(x=steps, y=mean, mode="lines", name=f"{method} ({len(rs)})",
+                                     line={"color": colour, "width": 1.5}, showlegend=p_i == 0), row=1, col=p_i + 1)
+    fig.update_layout(title=title, width=1200, height=430, template="plotly_white", margin={"t": 80})
+    fig.update_xaxes(title_text="DPO step (mean of 5-step logging windows)")
+    _png(fig, path, 1220, 450)
+
+
+def seeds_figure(title: str, runs: dict[str, list[dict]], step: str, key: str, path: Path) -> None:
+    """The final ``key`` of every seed, one line per seed across the methods (paired view)."""
+    import plotly.graph_objects as go
+
+    methods = list(runs)
+    seeds = sorted({r["seed"] for rs in runs.values() for r in rs})
+    fig = go.Figure()
+    for seed in seeds:
+        ys = [next((metric(r["curve"][step], key) for r in runs[m] if r["seed"] == seed), None) for m in methods]
+        fig.add_trace(go.Scatter(x=methods, y=ys, mode="lines+markers", name=f"seed {seed}", connectgaps=False,
+                                 line={"width": 1}, marker={"size": 7}))
+    fig.update_layout(title=title, width=1200, height=460, template="plotly_white", margin={"t": 70},
+                      yaxis_title=f"{LABELS[key]} at step {step}")
+    _png(fig, path, 1220, 480)
 
 
 def panels_for(regime: Regime) -> list[tuple[str, str]]:
@@ -781,7 +855,8 @@ def main() -> int:
         if sweep_runs:
             tables.append(final_table(regime_name + " sweep", n_pairs,
                                       {"UE-DPO": runs["UE-DPO"], **sweep_runs, "DPO": runs["DPO"]}, step, walls))
-        sig_keys = [regime.primary] + [k for k in ("heldout/hard_class_fp", "shapes/target_rate", "generative/CHAIR")
+        sig_keys = [regime.primary] + [k for k in ("heldout/hard_class_fp", "heldout/hard_j", "shapes/target_rate",
+                                                   "generative/CHAIR", "generative/Cover")
                                        if k != regime.primary and any(metric(rs[0]["curve"][step], k) is not None
                                                                       for rs in main_runs.values())]
         entry["significance"] = {}
@@ -792,11 +867,18 @@ def main() -> int:
                 table, tests = significance_table(regime, main_runs, sig_step, key)
                 entry["significance"][f"{key}@{sig_step}"] = tests
                 tables.append(table)
+                higher = key in ("heldout/hard_recall", "heldout/hard_j", "generative/Cover")
+                tables.append(significance_matrix(f"{regime_name}: {LABELS[key]} at step {sig_step} (matrix)",
+                                                  tests, list(main_runs), higher))
         if sweep_runs:
-            table, tests = significance_table(regime, {"DPO": runs["DPO"], "UE-DPO": runs["UE-DPO"],
-                                                       **sweep_runs}, step, regime.primary)
-            entry["significance_sweep"] = tests
-            tables.append(table)
+            entry["significance_sweep"] = {}
+            for key in [regime.primary] + (["heldout/hard_j"] if regime.include_hard else []):
+                table, tests = significance_table(regime, {"DPO": runs["DPO"], "UE-DPO": runs["UE-DPO"],
+                                                           **sweep_runs}, step, key)
+                entry["significance_sweep"][key] = tests
+                tables.append(table)
+                tables.append(significance_matrix(f"{regime_name} sweep: {LABELS[key]} at step {step} (matrix)",
+                                                  tests, ["DPO", "UE-DPO", *sweep_runs], key != "shapes/target_rate"))
         stats_path = args.out / f"token-stats-{regime_name}.json"
         if stats_path.is_file():
             entry["token_stats"] = json.loads(stats_path.read_text(encoding="utf-8"))
@@ -812,6 +894,14 @@ def main() -> int:
             figure(f"ShapesWorld, {regime_name}: seven methods (mean ± std over seeds)",
                    {m: summaries[m] for m in METHODS if m in summaries}, args.fig_dir / f"shapes-methods-{regime_name}.png",
                    panels_for(regime))
+            log_figure(f"ShapesWorld, {regime_name}: sequence log-probs during training (mean ± std over seeds)",
+                       {m: rs for m, rs in runs.items() if m in METHODS or m in CONTROLS},
+                       args.fig_dir / f"shapes-methods-{regime_name}-logps.png")
+            if regime_name == args.main_regime:
+                order = ["DPO", "UE-DPO", *CONTROLS, *[m for m in METHODS if m not in ("DPO", "UE-DPO")]]
+                seeds_figure(f"ShapesWorld, {regime_name}: {LABELS[regime.primary]} at step {step}, every seed",
+                             {m: runs[m] for m in order if m in runs}, step,
+                             regime.primary, args.fig_dir / f"shapes-methods-{regime_name}-seeds.png")
             if sweep_runs:
                 figure(f"ShapesWorld, {regime_name}: UE-DPO τ and α sweep (mean ± std over seeds)",
                        {m: summaries[m] for m in ["DPO", "UE-DPO", *sweep_runs]},

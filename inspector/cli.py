@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     root = tempfile.mkdtemp(prefix=EXPORT_PREFIX)
     remove = functools.partial(shutil.rmtree, root, ignore_errors=True)
     atexit.register(remove)
-    if "GRADIO_TEMP_DIR" not in os.environ:  # read when gradio's blocks are made, i.e. after this
+    own_cache = "GRADIO_TEMP_DIR" not in os.environ
+    if own_cache:  # read when gradio's blocks are made, i.e. after this
         os.environ["GRADIO_TEMP_DIR"] = os.path.join(root, "gradio")
     handlers = {}
     if threading.current_thread() is threading.main_thread():
@@ -275,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, handler)
         remove()
         atexit.unregister(remove)
+        if own_cache:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
 
 
 def _serve(args: argparse.Namespace, auth: tuple[str, str] | None, root: str) -> int:

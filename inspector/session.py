@@ -208,13 +208,18 @@ class InspectorSession:
         # fast tokenizer raises "Already borrowed" when shared, two forwards on one device only contend), so
         # the forwards take turns; rendering, exports and file serving of other users go on meanwhile.
         self._forward_lock = threading.Lock() if serialise_forwards else None
+        self._waits = threading.local()
         self._preview_lock = threading.Lock()
         self._previews: dict[tuple, str] = {}
 
     def _forward(self, fn: AnalyseFn, *args, **kwargs) -> PairView:
+        """``fn(*args, **kwargs)`` in turn with other threads' forwards; the time spent waiting for them is
+        added to this thread's ``_waits.seconds`` (the status line reports it apart from the forward's)."""
         if self._forward_lock is None:
             return fn(*args, **kwargs)
+        start = time.perf_counter()
         with self._forward_lock:
+            self._waits.seconds = getattr(self._waits, "seconds", 0.0) + time.perf_counter() - start
             return fn(*args, **kwargs)
 
     def close(self) -> None:
@@ -331,6 +336,7 @@ class InspectorSession:
         if not (preferred or "").strip():
             raise InputError("preferred response: empty; type the response to analyse", field="preferred")
         kwargs = dict(alpha=alpha, tau=tau, noise_step=noise_step, sample_id=sample_id)
+        self._waits.seconds = 0.0
         start = time.perf_counter()
         view = self._forward(
             self.analyse_fn, image, question or "", preferred, dispreferred or None, **kwargs
@@ -340,7 +346,8 @@ class InspectorSession:
             if self.compare_fn
             else None
         )
-        took = time.perf_counter() - start
+        waited = self._waits.seconds
+        took = time.perf_counter() - start - waited
         state = ViewState(
             view,
             view_b,
@@ -351,9 +358,10 @@ class InspectorSession:
         )
         out = self.render_state(state, parse_words(words_text), mode, compare_field)
         n = " + ".join(str(len(a.tokens)) for a in view.analyses.values())
+        queued = f", after {waited:.1f} s waiting for other users' analyses" if waited >= 0.05 else ""
         out["status"] = (
             f"✓ analysed {n} tokens of the {source} at k = {noise_step} in {took:.2f} s "
-            f"(noise of seed {view.seed}, id {view.sample_id!r}, step {_step_label(view.step)})"
+            f"(noise of seed {view.seed}, id {view.sample_id!r}, step {_step_label(view.step)}){queued}"
         )
         out["preview"] = self.preview_file(image, self._source_key(upload or sample.image))
         return out

@@ -253,4 +253,54 @@ def test_versions_include_the_similarity_backends_and_the_bar_names_the_bench(ra
     records, _ = raw_annotations
     score_amber([AmberResponse(ids_of(records, "state", "yes", 1)[0], "Yes")], amber, progress=True)
     err = capsys.readouterr().err
-    assert "AMBER" in err and "answer/s" in err
+    assert "AMBER: " in err and "answer/s" in err
+    score_amber([AmberResponse(ids_of(records, "state", "yes", 1)[0], "Yes")], amber, progress=False)
+    assert "AMBER" not in capsys.readouterr().err
+
+
+def test_config_names_the_noun_extractor_and_counts_no_similarity_calls_without_generative_answers(
+        raw_annotations, amber):
+    from evaluation.amber import ExactSimilarity
+
+    records, _ = raw_annotations
+    disc = score_amber([AmberResponse(ids_of(records, "state", "yes", 1)[0], "Yes")], amber, progress=False)
+    assert disc.config["nouns"] is None and disc.config["similarity"] is None and disc.similarity_calls == 0
+
+    def split_nouns(text):
+        return text.split()
+
+    gen = score_amber([AmberResponse(1, "dog")], amber, similarity=ExactSimilarity(), nouns=split_nouns,
+                      progress=False)
+    assert gen.config["nouns"] == "custom" and gen.config["similarity"] == ExactSimilarity().name
+    split_nouns.name = "split"
+    assert score_amber([AmberResponse(1, "dog")], amber, similarity=ExactSimilarity(), nouns=split_nouns,
+                       progress=False).config["nouns"] == "split"
+
+
+def test_judge_answer_is_exact_unless_asked_to_normalise(amber):
+    from evaluation.amber.discriminative import judge_answer
+
+    annotation = next(a for a in amber.annotations.values() if not a.is_generative and a.truth == "yes")
+    assert judge_answer(annotation, "yes").correct is False and judge_answer(annotation, "yes").answer == "yes"
+    assert judge_answer(annotation, "yes", normalize=True).correct is True
+
+
+def test_counters_count_items_and_add_field_by_field(raw_annotations, amber):
+    """One state and one number answer: attribute = state + number + action has 2 items (1 − 1 − 0 would
+    drop the section); the sum of counters adds every field, the unparsed count included."""
+    from evaluation.amber.discriminative import DiscriminativeCounters, judge_answer
+
+    records, _ = raw_annotations
+    state, number = ids_of(records, "state", "yes", 1)[0], ids_of(records, "number", "yes", 1)[0]
+    result = score_amber([AmberResponse(state, "Yes"), AmberResponse(number, "maybe")], amber, progress=False)
+    assert list(result.metrics) == ["discriminative", "attribute", "state", "number"]
+    assert result.non_yes_no_answers == {"discriminative": 1, "attribute": 1, "state": 0, "number": 1}
+    a, b = DiscriminativeCounters(), DiscriminativeCounters()
+    assert (a.items, a.non_yes_no) == (0, 0)
+    for record in result.discriminative_records:
+        a.add(record)
+    b.add(judge_answer(amber.annotations[number], "?"))
+    assert (a.items, a.non_yes_no, b.items, b.non_yes_no) == (2, 1, 1, 1)
+    total = a + b
+    assert (total.items, total.non_yes_no, total.correct_num, total.correct_score) == (3, 2, 3.002, 1)
+    assert (total.no_num, total.ans_no_num) == (0.002, 0.002)

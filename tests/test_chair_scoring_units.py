@@ -14,7 +14,8 @@ from evaluation.chair.words import LEMMA_NOUN, LEMMA_POS
 
 SYNONYMS = "person, man, woman\ndog, puppy\ntrain\ncar\ncat\n"
 TOY = build_vocabulary(SYNONYMS, REFINED)
-STUB = NltkPipeline("stub", str.split, lambda toks: ["NN"] * len(toks), lambda w, pos: {"dogs": "dog"}.get(w, w))
+STUB = NltkPipeline("stub", str.split, lambda toks: ["NN"] * len(toks),
+                    lambda w, pos: {"dogs": "dog"}.get(w, w))
 
 
 def _chair(captions, ids, gt):
@@ -25,7 +26,8 @@ def test_chair_item_record_and_why():
     """ "a dog and a train and two dogs", GT {dog, person}: mentions dog, train, dog; train hallucinated
     (token 4); recall 1 of 2 GT classes."""
     item = _chair(["a dog and a train and two dogs"], [3], {3: {"dog", "person"}}).items[0]
-    assert item.why() == ["'train' means 'train', which is not among the image's ground-truth objects (dog, person)"]
+    assert item.why() == [
+        "'train' means 'train', which is not among the image's ground-truth objects (dog, person)"]
     assert item.to_record() == {
         "image_id": 3, "mentioned": ["dog", "train", "dog"], "words": ["dog", "train", "dog"],
         "hallucinated": [["train", "train"]], "why": item.why(), "gt_objects": ["dog", "person"],
@@ -51,7 +53,8 @@ def test_chair_result_official_dump_and_bench_fields():
     Len 0.01 * (2 + 5) / 2."""
     result = _chair(["a dog", "a man and a cat"], [1, 2], {1: {"dog"}, 2: set()})
     overall = {"CHAIRs": 1 / 2, "CHAIRi": 2 / 3, "Recall": 1.0, "Len": 0.01 * 7 / 2}
-    assert result.to_official() == {"sentences": [i.to_official() for i in result.items], "overall_metrics": overall}
+    assert result.to_official() == {"sentences": [i.to_official() for i in result.items],
+                                    "overall_metrics": overall}
     assert result.metrics_percent() == pytest.approx({k: 100 * v for k, v in overall.items()})
     bench = result.to_bench_result(config={"gt": "toy"}, versions={"nltk": "3.9.1"}, data_sha256={"gt": "ab"})
     assert (bench.variant, bench.versions, bench.data_sha256) == (
@@ -89,8 +92,9 @@ def test_objhal_item_record_and_why():
     assert item.why() == ["'car' means 'car', which is not among the image's ground-truth objects (dog)"]
     assert item.to_record() == {
         "image_id": 4, "extracted": ["dog", "car", "coffee"], "objects": ["dog", "car", "coffee"],
-        "mentioned": ["dog", "car"], "hallucinated": [["car", "car"]], "why": item.why(), "not_coco": ["coffee"],
-        "gt_objects": ["dog"], "counts_for_resp": True, "CHAIRs": 1, "CHAIRi": 1 / 2,
+        "mentioned": ["dog", "car"], "hallucinated": [["car", "car"]], "why": item.why(),
+        "not_coco": ["coffee"], "gt_objects": ["dog"], "counts_for_resp": True,
+        "CHAIRs": 1, "CHAIRi": 1 / 2,
     }
     assert item.hallucination_idxs == (1,)
     empty = _objhal([LONG], [4], [["cat"]], {4: set()}).items[0]
@@ -108,3 +112,28 @@ def test_objhal_without_questions_records_empty_ones_and_bench_fields():
     plain = result.to_bench_result()
     assert (plain.config, plain.versions, plain.data_sha256) == ({}, {}, {})
     assert result.summary()["Object Correct"] == 100.0 and result.summary()["Response Correct"] == 100.0
+
+
+def test_inconsistent_caption_words_are_refused_and_the_progress_flag_reaches_the_bar(capsys):
+    from evaluation.chair import score_chair_words
+    from evaluation.chair.words import CaptionWords
+
+    broken = CaptionWords(words=("dog", "cat"), node_words=("dog",), idxs=(1, 3), raw_words=("a", "dog"))
+    with pytest.raises(ValueError):
+        score_chair_words([broken], ["a dog"], [1], {1: {"dog"}})
+    _chair(["a dog"], [1], {1: {"dog"}})
+    assert "CHAIR words" not in capsys.readouterr().err  # not a terminal: no bar by default
+    score_chair(["a dog"], [1], {1: {"dog"}}, TOY, pipeline=STUB, progress=True)
+    assert "CHAIR words" in capsys.readouterr().err
+
+
+def test_objhal_why_lists_every_ground_truth_class_and_the_text_path_passes_progress(capsys):
+    from evaluation.chair import score_objhal_text
+
+    item = _objhal([LONG], [4], [["car"]], {4: {"dog", "person"}}).items[0]
+    assert item.why() == ["'car' means 'car', which is not among the image's ground-truth objects (dog, person)"]
+    result = score_objhal_text(["a dog and a car"], [4], {4: {"dog"}}, TOY, pipeline=STUB)
+    assert [i.mentioned for i in result.items] == [("dog", "car")]
+    assert "CHAIR words" not in capsys.readouterr().err  # not a terminal: no bar by default
+    score_objhal_text(["a dog"], [4], {4: {"dog"}}, TOY, pipeline=STUB, progress=True)
+    assert "CHAIR words" in capsys.readouterr().err

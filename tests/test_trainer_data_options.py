@@ -67,8 +67,8 @@ def test_device_map_with_ddp_is_refused_before_the_model(tmp_path, capsys, monke
 
 
 @pytest.mark.parametrize(("values", "expected"), [
-    (dict(attn_implementation="flash"), r"'attn_implementation' = 'flash': expected one of eager, sdpa, "
-                                        r"flash_attention_2 \(did you mean 'flash_attention_2'\?\)"),
+    (dict(attn_implementation="spda"), r"'attn_implementation' = 'spda': expected one of eager, sdpa, "
+                                       r"flash_attention_2 \(did you mean 'sdpa'\?\)"),
     (dict(device_map="balanced"), r"'device_map' = 'balanced': expected one of auto"),
     (dict(quantization="nf4"), r"'quantization' = 'nf4': expected one of none, 4bit, 8bit"),
     (dict(quantization="4bit", lora_r=0, loss="sft"), r"quantization=4bit freezes the base weights .* lora_r=0"),

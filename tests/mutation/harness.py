@@ -10,14 +10,16 @@ told to mutate only two methods of ``uedpo/trainer.py``. This harness never writ
 2. per mutant it forks; the child parses the module, applies ONE mutation to the AST, executes the mutated
    module in a scratch namespace and moves the mutated piece into the live module: a function or method gets
    the mutated ``__code__`` (and defaults) in place, so every ``from x import f`` alias runs the mutant; a
-   module- or class-level assignment is rebound. Every ``functools`` cache of the project is cleared, then
+   module-level assignment is rebound in the module and in every loaded module that imported the same object
+   under the same name; a class-level assignment is rebound on the class (and a dataclass gets the mutated
+   ``__init__``, where field defaults live). Every ``functools`` cache of the project is cleared, then
    ``pytest -x`` runs the test files in the child;
 3. exit 0 = the mutant SURVIVED; a failing test, an error or the timeout = KILLED.
 
 Operators (mutmut's usual set): arithmetic/bitwise operators swapped (+ -, * /, // /, % *, ** *, << >>,
 & |, ^ &, and the augmented forms), comparisons (< <=, > >=, == !=, in / not in, is / is not), and/or,
-``not x`` -> ``x``, ``-x`` -> ``x``, numbers n -> n + 1, True <-> False, strings s -> "XX" s "XX", min <-> max,
-any <-> all, break <-> continue, and dropping one keyword argument of a call. Not mutated: docstrings,
+``not x`` -> ``x``, ``-x`` -> ``x``, numbers n -> n + 1, True <-> False, strings s -> "XX" s "XX",
+min <-> max, any <-> all, break <-> continue, and dropping one keyword argument of a call. Not mutated: docstrings,
 annotations, decorators, f-strings, ``__all__``, and the text of exceptions, assertions, log/warning calls and
 the ``check_*`` validators (messages: the argument names they print).
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import dataclasses
 import functools
 import importlib
 import json
@@ -315,15 +318,31 @@ def install_mutant(module, path: Path, only: set[str] | None, index: int) -> Non
         owner_name, names = container.split("=", 1)
         for name in names.split(","):
             if owner_name:
-                setattr(getattr(module, owner_name), name, getattr(namespace[owner_name], name))
+                old_cls, new_cls = getattr(module, owner_name), namespace[owner_name]
+                setattr(old_cls, name, getattr(new_cls, name))
+                if dataclasses.is_dataclass(old_cls):  # a field default lives in the generated __init__
+                    old_cls.__init__ = new_cls.__init__
             else:
-                setattr(module, name, namespace[name])
+                _rebind_everywhere(module, name, namespace[name])
     elif "." in container:
         cls_name, member = container.split(".", 1)
         _patch_function(vars(getattr(module, cls_name))[member], vars(namespace[cls_name])[member])
     else:
         _patch_function(getattr(module, container), namespace[container])
     _clear_caches()
+
+
+def _rebind_everywhere(module, name: str, value) -> None:
+    """Rebind a module-level name, and every ``from module import name`` alias of the same object in the
+    project's loaded modules (test modules included), so that a mutated table reaches its importers."""
+    old = getattr(module, name, None)
+    setattr(module, name, value)
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is None or mod is module or not mod_name.startswith((*PROJECT_PACKAGES, "test")):
+            continue
+        for alias, obj in list(vars(mod).items()):
+            if obj is old and alias == name:
+                setattr(mod, alias, value)
 
 
 def _clear_caches() -> None:
@@ -394,7 +413,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="", help="comma-separated functions / Class.method names to mutate")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--indices", default="", help="comma-separated mutant indices to run (default: all)")
-    parser.add_argument("--timeout", type=float, default=0.0, help="seconds per mutant (default: 3x baseline+15)")
+    parser.add_argument("--timeout", type=float, default=0.0,
+                        help="seconds per mutant (default: 3x baseline + 15)")
     parser.add_argument("--json", default="", help="write every mutant and its status here")
     parser.add_argument("--summary", default="", help="print the table of every *.json in this folder")
     parser.add_argument("--log-dir", default="/tmp/uedpo-mutation-logs", help="per-mutant pytest output")
@@ -433,8 +453,8 @@ def main(argv=None) -> int:
         print(f"baseline run failed ({status}); see {log_dir / 'baseline.log'}", file=sys.stderr)
         return 2
     timeout = args.timeout or 3 * baseline + 15
-    print(f"{path.relative_to(REPO)}: {len(mutants)} mutants, baseline {baseline:.1f}s, timeout {timeout:.0f}s",
-          flush=True)
+    print(f"{path.relative_to(REPO)}: {len(mutants)} mutants, baseline {baseline:.1f}s, "
+          f"timeout {timeout:.0f}s", flush=True)
     selected = {int(i) for i in args.indices.split(",") if i} or None
     for m in mutants:
         if selected is not None and m.index not in selected:
@@ -467,7 +487,8 @@ def summary(folder: Path) -> str:
         survived = sum(m["status"] == "survived" for m in run)
         module = data["module"] + (f" ({data['only']})" if data["only"] else "")
         score = 100.0 * (len(run) - survived) / len(run) if run else 100.0
-        rows.append(f"| {path.stem} | `{module}` | {len(run)} | {len(run) - survived} | {survived} | {score:.1f}% |")
+        rows.append(f"| {path.stem} | `{module}` | {len(run)} | {len(run) - survived} | {survived} "
+                    f"| {score:.1f}% |")
     return "\n".join(rows)
 
 

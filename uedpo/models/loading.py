@@ -162,8 +162,9 @@ def load_adapter(
     The family comes from config.json ``model_type`` (:data:`~uedpo.models.families.FAMILIES`). ``adapter_dir``
     is a peft LoRA adapter (``adapter_config.json`` + ``adapter_model.safetensors``) trained on this base.
     ``model_kwargs``: extra ``from_pretrained`` keywords, the hook for loading options (``attn_implementation``,
-    ``device_map``, ``quantization_config``, ...); with ``device_map`` the model is left where it put it.
-    ``dtype``, ``use_safetensors`` and ``trust_remote_code`` are this function's own.
+    ``device_map``, ``quantization_config``, ...; the CLIs build them with
+    :class:`uedpo.models.load_options.LoadOptions`, which checks them first); with ``device_map`` the model is
+    left where it put it. ``dtype``, ``use_safetensors`` and ``trust_remote_code`` are this function's own.
     """
     model_kwargs = dict(model_kwargs or {})
     reserved = sorted({"dtype", "torch_dtype", "use_safetensors", "trust_remote_code", "output_loading_info"}

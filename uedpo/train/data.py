@@ -80,7 +80,7 @@ from PIL import Image, UnidentifiedImageError
 SUFFIXES = (".json", ".jsonl", ".parquet")
 BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}  # datasets' packaged loaders
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "owner/name", as the Hugging Face Hub spells repos
-CHECK_BATCH = 512  # rows per batch of the up-front pass (and of check_rows_fit's chunks at most)
+CHECK_BATCH = 512  # rows per list of PreferenceDataset.chunks, and per batch read through a memory map
 PROGRESS_BYTES = 64 * 2**20  # datasets' progress bars only for files this big (errors stay one stderr line)
 # Placeholders the adapters insert themselves; a copy inside the question would double the image tokens.
 IMAGE_PLACEHOLDER = re.compile(r"<image>\s*|<\|vision_start\|>(<\|image_pad\|>)+<\|vision_end\|>\s*")
