@@ -202,8 +202,8 @@ def test_grad_accumulation_2x1_equals_1x2(bases, data, tmp_path, family):
     base = bases[family]
     one = build_trainer(small_config(base, data, tmp_path / "a", batch_size=2, grad_accum=1, **common))
     two = build_trainer(small_config(base, data, tmp_path / "b", batch_size=1, grad_accum=2, **common))
-    one.train_dataset.rows = one.train_dataset.rows[:2]
-    two.train_dataset.rows = two.train_dataset.rows[:2]
+    one.train_dataset = torch.utils.data.Subset(one.train_dataset, range(2))
+    two.train_dataset = torch.utils.data.Subset(two.train_dataset, range(2))
     before = lora_params(one.model)
     one.train()
     two.train()
