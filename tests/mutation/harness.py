@@ -1,9 +1,10 @@
 """A small AST mutation-testing harness (docs/testing.md): one mutant at a time, targeted tests, a timeout.
 
 Why not mutmut: mutmut 3 copies the tree into ``mutants/`` and instruments every function with trampolines;
-it does not mutate decorated functions (``@torch.no_grad``, ``@functools.lru_cache``, properties) nor
-module- and class-level tables (the regex tables of ``evaluation/chair/nltk_compat.py``), and it cannot be
-told to mutate only two methods of ``uedpo/trainer.py``. This harness never writes to the source tree:
+it does not mutate decorated functions other than static and class methods (``@torch.no_grad``,
+``@functools.lru_cache``, properties) nor module- and class-level tables (the POPE quirk constants), and it
+cannot be told to mutate only a few methods of ``uedpo/trainer.py``. This harness never writes to the source
+tree:
 
 1. the parent process imports the target module and collects the given test files once (``--collect-only``:
    torch, transformers and the test modules are imported once, no test runs in the parent);
@@ -19,9 +20,9 @@ told to mutate only two methods of ``uedpo/trainer.py``. This harness never writ
 Operators (mutmut's usual set): arithmetic/bitwise operators swapped (+ -, * /, // /, % *, ** *, << >>,
 & |, ^ &, and the augmented forms), comparisons (< <=, > >=, == !=, in / not in, is / is not), and/or,
 ``not x`` -> ``x``, ``-x`` -> ``x``, numbers n -> n + 1, True <-> False, strings s -> "XX" s "XX",
-min <-> max, any <-> all, break <-> continue, and dropping one keyword argument of a call. Not mutated: docstrings,
-annotations, decorators, f-strings, ``__all__``, and the text of exceptions, assertions, log/warning calls and
-the ``check_*`` validators (messages: the argument names they print).
+min <-> max, any <-> all, break <-> continue, and dropping one keyword argument of a call. Not mutated:
+docstrings, annotations, decorators, f-strings, ``__all__``, and the text of exceptions, assertions,
+log/warning calls and the ``check_*`` / ``_validate*`` validators (messages: the argument names they print).
 
 Usage (from the repository root, the project venv, NLTK_DATA / UEDPO_DATA_DIR set as for the tests)::
 
