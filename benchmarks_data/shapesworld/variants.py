@@ -4,8 +4,8 @@
 outline instead of a filled shape: the antialiased coverage minus its 3x3 erosion, about one pixel wide, in
 the object's colour. Everything else is :func:`benchmarks_data.shapesworld.render.render` unchanged (same
 background, blending and sensor noise). The SFT stream never draws outlines, so for the demo model an
-outlined diamond is an object class it has never grounded: it names one in about 15 % of scenes
-(docs/shapesworld.md, "novel" regime), against 99-100 % for filled shapes. Used by
+outlined diamond is an object class it has never grounded: it names 23 % of them in the held-out scenes of
+the "novel" regime of docs/shapesworld.md, against 99-100 % of filled shapes. Used by
 ``benchmarks/shapes_methods.py``; scenes and captions are the ordinary ones.
 """
 
