@@ -131,9 +131,21 @@ def test_objhal_why_lists_every_ground_truth_class_and_the_text_path_passes_prog
     from evaluation.chair import score_objhal_text
 
     item = _objhal([LONG], [4], [["car"]], {4: {"dog", "person"}}).items[0]
-    assert item.why() == ["'car' means 'car', which is not among the image's ground-truth objects (dog, person)"]
+    assert item.why() == [
+        "'car' means 'car', which is not among the image's ground-truth objects (dog, person)"]
     result = score_objhal_text(["a dog and a car"], [4], {4: {"dog"}}, TOY, pipeline=STUB)
     assert [i.mentioned for i in result.items] == [("dog", "car")]
     assert "CHAIR words" not in capsys.readouterr().err  # not a terminal: no bar by default
     score_objhal_text(["a dog"], [4], {4: {"dog"}}, TOY, pipeline=STUB, progress=True)
     assert "CHAIR words" in capsys.readouterr().err
+
+
+def test_objhal_variant_names_are_the_ones_results_files_carry():
+    """The literal names (the results schema's ``variant``), not the module constants: a changed constant
+    value would silently split the results of one protocol under two names."""
+    from evaluation.chair import score_objhal_text
+
+    assert _objhal([LONG], [1], [["dog"]], {1: {"dog"}}).variant == "llm-objects+wordnet-fallback"
+    official = _objhal([LONG], [1], [["dog"]], {1: {"dog"}}, chunker_name="spacy-trf")
+    assert official.variant == "llm-objects+spacy-trf"
+    assert score_objhal_text(["a dog"], [1], {1: {"dog"}}, TOY, pipeline=STUB).variant == "nltk-noun-lemmas"

@@ -11,10 +11,10 @@ tree:
 2. per mutant it forks; the child parses the module, applies ONE mutation to the AST, executes the mutated
    module in a scratch namespace and moves the mutated piece into the live module: a function or method gets
    the mutated ``__code__`` (and defaults) in place, so every ``from x import f`` alias runs the mutant; a
-   module-level assignment is rebound in the module and in every loaded module that imported the same object
-   under the same name; a class-level assignment is rebound on the class (and a dataclass gets the mutated
-   ``__init__``, where field defaults live). Every ``functools`` cache of the project is cleared, then
-   ``pytest -x`` runs the test files in the child;
+   module-level assignment is rebound in the module and in every loaded module (tests included) that imported
+   the same object under the same name, as an edit of the source would reach them; a class-level assignment
+   is rebound on the class (and a dataclass gets the mutated ``__init__``, where field defaults live). Every
+   ``functools`` cache of the project is cleared, then ``pytest -x`` runs the test files in the child;
 3. exit 0 = the mutant SURVIVED; a failing test, an error or the timeout = KILLED.
 
 Operators (mutmut's usual set): arithmetic/bitwise operators swapped (+ -, * /, // /, % *, ** *, << >>,
