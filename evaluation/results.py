@@ -14,17 +14,16 @@ than the official snapshot, ``+partial:n/N`` coverage); :mod:`evaluation.provena
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import signal
 import tempfile
-import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from uedpo.interrupts import deferred_sigint
 
 # Direction of every metric name used in results; the table prints ↑/↓ and the regression
 # check compares in this direction.
@@ -216,7 +215,7 @@ def publish_set(directory: str | os.PathLike, files: dict[str, str | bytes], man
     try:
         for name, blob in data.items():
             temps[name] = _write_temp(directory / name, blob, fsync=True)
-        with hold_sigint():
+        with deferred_sigint():  # Ctrl-C never leaves a set half-swapped; a SIGKILL: the manifest says so
             try:
                 old = read_manifest(directory / manifest) or {}
             except IncompleteSetError:
@@ -232,22 +231,3 @@ def publish_set(directory: str | os.PathLike, files: dict[str, str | bytes], man
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def hold_sigint():
-    """Defer SIGINT (Ctrl-C) until the block ends, so a set is never left half-swapped by it (main thread only;
-    elsewhere a no-op). A SIGKILL cannot be held: the manifest covers that case."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught and callable(previous):
-            previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
-        elif caught and previous == signal.SIG_DFL:
-            raise KeyboardInterrupt

@@ -22,11 +22,12 @@ import pytest
 from test_trainer_support import build_base, make_data, pair_rows, small_config, write_json
 
 import uedpo.trainer as trainer_module
+from uedpo.interrupts import deferred_sigint
 from uedpo.train.cli import main
 from uedpo.train.config import TrainConfig
 from uedpo.train.data import TrainDataError, load_rows
 from uedpo.train.keys import config_keys
-from uedpo.trainer import deferred_interrupt, last_complete_checkpoint, resolve_resume, train
+from uedpo.trainer import last_complete_checkpoint, resolve_resume, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -189,9 +190,9 @@ def test_metrics_csv_always_has_the_last_step(llava, tmp_path, max_steps, loggin
 
 # ----- Ctrl-C --------------------------------------------------------------------------------------------
 
-def test_deferred_interrupt_holds_ctrl_c_until_the_block_is_done():
+def test_deferred_sigint_holds_ctrl_c_until_the_block_is_done():
     done, before = [], signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt), deferred_interrupt():
+    with pytest.raises(KeyboardInterrupt), deferred_sigint():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)
         done.append("saved")
@@ -200,7 +201,7 @@ def test_deferred_interrupt_holds_ctrl_c_until_the_block_is_done():
 
 
 def test_the_trainer_writes_checkpoints_with_ctrl_c_held(llava, tmp_path, monkeypatch):
-    """build_trainer wires deferred_interrupt around the Trainer's checkpoint writer: a SIGINT in the middle of
+    """build_trainer wires deferred_sigint around the Trainer's checkpoint writer: a SIGINT in the middle of
     a save lets the save finish (every file written) and only then stops training."""
     from transformers import Trainer
 

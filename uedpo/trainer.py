@@ -37,9 +37,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import signal
-import threading
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,6 +47,7 @@ from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 
 from evaluation.results import atomic_write_text
 from uedpo.exploration import explore
+from uedpo.interrupts import deferred_sigint
 from uedpo.loss import dpo_loss, ue_dpo_loss
 from uedpo.models.collate import response_targets
 from uedpo.models.loading import read_family, resolve_checkpoint
@@ -284,30 +282,13 @@ def resolve_resume(cfg: TrainConfig) -> str | None:
     return cfg.resume
 
 
-@contextmanager
-def deferred_interrupt():
-    """Ctrl-C (SIGINT) inside the block is held until the block ends, then raised: a checkpoint or the final
-    adapter is never left half-written. Outside the main thread (no signal handling there) it does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
-
-
 def _saving_whole(trainer: Trainer) -> None:
     """Wrap the trainer's checkpoint writer (model, optimizer, scheduler, RNG, trainer_state.json, rotation)
-    in :func:`deferred_interrupt`."""
+    in :func:`deferred_sigint`."""
     save = trainer._save_checkpoint
 
     def save_whole(*args, **kwargs):
-        with deferred_interrupt():
+        with deferred_sigint():
             return save(*args, **kwargs)
 
     trainer._save_checkpoint = save_whole
@@ -372,7 +353,7 @@ def train(cfg: TrainConfig) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.yaml", cfg.to_yaml())
     trainer.train(resume_from_checkpoint=resume)
-    with deferred_interrupt():
+    with deferred_sigint():
         trainer.save_model(str(out))
         if cfg.lora_r == 0 and trainer.is_world_process_zero():
             # A full model: save the processor beside it so the directory is a complete checkpoint.
