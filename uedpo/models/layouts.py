@@ -23,25 +23,18 @@ from __future__ import annotations
 
 import torch
 
-from uedpo.noise import add_diffusion_noise, add_diffusion_noise_qwen_patches, noise_scales
+from uedpo import views
+from uedpo.noise import add_diffusion_noise_qwen_patches, noise_scales
 
 
 class ImageLayout:
-    """(N, C, H, W) images, one per text row (``LlavaForConditionalGeneration``'s CLIP ``pixel_values``)."""
+    """(N, C, H, W) images, one per text row (``LlavaForConditionalGeneration``'s CLIP ``pixel_values``): the
+    plain layout of :class:`uedpo.views.ImageLayout`, whose methods serve as this mixin's hooks."""
 
-    def _add_noise(self, pixel_values, step, kind, generator, pair_shared):
-        return add_diffusion_noise(pixel_values, step, generator=generator, kind=kind, pair_shared=pair_shared)
-
-    def _per_channel(self, values, pixel_values):
-        return torch.tensor(values, dtype=pixel_values.dtype, device=pixel_values.device).view(1, -1, 1, 1)
-
-    def to_frames(self, pixels, grid=None):
-        if pixels.ndim != 4:
-            raise ValueError(f"pixel_values: expected (N, C, H, W) images, got shape {tuple(pixels.shape)}")
-        return pixels  # already one (C, H, W) frame per image
-
-    def from_frames(self, frames, grid=None):
-        return frames
+    _add_noise = views.ImageLayout.add_noise
+    _per_channel = views.ImageLayout.per_channel
+    to_frames = views.ImageLayout.to_frames
+    from_frames = views.ImageLayout.from_frames
 
 
 def tiled_noise(pixels: torch.Tensor, generator, pair_shared: bool) -> torch.Tensor:
