@@ -295,3 +295,23 @@ def test_help_is_fast_imports_no_torch_and_lists_every_key_with_default_and_reas
     assert "adapter = null" in text and docs["learning_rate"].default == "1e-5"
     assert docs["vdpo_gamma"].reason.endswith("1.5, a mild guidance, is our choice")  # a continued comment
     assert docs["report_to"].group == "output" and docs["beta"].group.startswith("loss and method")
+
+
+def test_a_start_adapter_missing_tensors_is_refused(llava, tmp_path):
+    """peft only warns when a start adapter's tensors do not all load; training must stop (as uedpo-eval does),
+    naming the adapter and how many tensors are missing."""
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file, save_file
+
+    from uedpo.models import LM_LORA_TARGETS, load_adapter
+    from uedpo.train.config import ConfigError
+    from uedpo.train.policy import load_policy
+
+    adapter = tmp_path / "start"
+    base = load_adapter(llava, device="cpu").model
+    get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=LM_LORA_TARGETS)).save_pretrained(adapter)
+    weights = load_file(adapter / "adapter_model.safetensors")
+    save_file({k: v for k, v in weights.items() if k != sorted(weights)[0]}, adapter / "adapter_model.safetensors")
+    data = make_data(tmp_path / "data", 2)
+    with pytest.raises(ConfigError, match=r"adapter .*start: does not match .*: 0 tensors unused, 1 missing"):
+        load_policy(small_config(llava, data, tmp_path / "run", adapter=str(adapter)))

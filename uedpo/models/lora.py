@@ -103,11 +103,18 @@ def attach_lora(model, adapter_dir: Path, *, base_name: str, family: str):
         raise ModelLoadError(
             f"adapter {adapter_dir} (trained on {recorded}) does not fit {base_name}: {_first_reason(err)}"
         ) from err
-    unused, missing = sorted(result.unexpected_keys), sorted(result.missing_keys)
-    if unused or missing:
-        example = f"unused {unused[0]}" if unused else f"missing {missing[0]}"
-        raise ModelLoadError(
-            f"adapter {adapter_dir} (trained on {recorded}) does not match {base_name}: {len(unused)} tensors "
-            f"unused, {len(missing)} missing (e.g. {example}); pass the base it was trained on"
-        )
+    mismatch = load_mismatch(result)
+    if mismatch:
+        raise ModelLoadError(f"adapter {adapter_dir} (trained on {recorded}) does not match {base_name}: {mismatch}; "
+                             "pass the base it was trained on")
     return peft_model
+
+
+def load_mismatch(result) -> str | None:
+    """What peft's ``load_adapter`` result says did not fit (it only warns): ``"N tensors unused, M missing
+    (e.g. ...)"``, or None when every tensor went into a LoRA module and every module got its tensors."""
+    unused, missing = sorted(result.unexpected_keys), sorted(result.missing_keys)
+    if not (unused or missing):
+        return None
+    example = f"unused {unused[0]}" if unused else f"missing {missing[0]}"
+    return f"{len(unused)} tensors unused, {len(missing)} missing (e.g. {example})"

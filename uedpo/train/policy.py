@@ -20,6 +20,7 @@ from torch import nn
 
 from uedpo.models import LM_LORA_TARGETS, VLMAdapter, load_adapter
 from uedpo.models.load_options import LoadOptions
+from uedpo.models.lora import load_mismatch
 from uedpo.train.config import ConfigError, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,10 @@ def disable_dropout(model: nn.Module) -> int:
 def _check_loaded(result, cfg: TrainConfig) -> None:
     """Every tensor of the start adapter went into a LoRA module and every module got its tensors (peft only
     warns), as ``uedpo-eval --adapter`` checks (:func:`uedpo.models.lora.attach_lora`)."""
-    unused, missing = sorted(result.unexpected_keys), sorted(result.missing_keys)
-    if unused or missing:
-        example = f"unused {unused[0]}" if unused else f"missing {missing[0]}"
-        raise ConfigError(
-            f"adapter {cfg.adapter}: does not match {cfg.model}: {len(unused)} tensors unused, {len(missing)} "
-            f"missing (e.g. {example}); pass the base it was trained on"
-        )
+    mismatch = load_mismatch(result)
+    if mismatch:
+        raise ConfigError(f"adapter {cfg.adapter}: does not match {cfg.model}: {mismatch}; pass the base it was "
+                          "trained on")
 
 
 def wrap_lora(model: nn.Module, cfg: TrainConfig):
