@@ -41,6 +41,16 @@ def _logits(trainer, model, batch: dict, pixel_values=None, *, reference: bool =
         return trainer.adapter.response_logits(batch, pixel_values=pixel_values, model=model)
 
 
+def _targets(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``labels``, ``mask`` (B, T) of the response columns and the labels with masked positions set to id 0."""
+    labels, mask = response_targets(batch)
+    return labels, mask, labels.masked_fill(~mask, 0)
+
+
+def _logps(trainer, model, batch: dict, targets: torch.Tensor, pixel_values=None, *, reference: bool = False):
+    return selective_log_softmax(_logits(trainer, model, batch, pixel_values, reference=reference), targets)
+
+
 def chosen_rows(batch: dict, n_pairs: int) -> dict:
     """The first ``n_pairs`` rows (the chosen responses) of a ``[chosen; rejected]`` batch, images included."""
     from uedpo.views import pixel_rows
@@ -59,8 +69,7 @@ def chosen_rows(batch: dict, n_pairs: int) -> dict:
 
 def tpo_step(trainer, model, batch: dict, sample_ids: list[str]) -> tuple[torch.Tensor, Stats]:
     cfg, n = trainer.cfg, len(sample_ids)
-    labels, mask = response_targets(batch)
-    targets = labels.masked_fill(~mask, 0)
+    labels, mask, targets = _targets(batch)
     noised = _view(trainer, batch, sample_ids, train_view(cfg))
     clear = _logits(trainer, model, batch)
     with torch.set_grad_enabled(torch.is_grad_enabled() and not cfg.tpo_detach_score):
@@ -78,10 +87,8 @@ def tpo_step(trainer, model, batch: dict, sample_ids: list[str]) -> tuple[torch.
 
 def vdpo_step(trainer, model, batch: dict, sample_ids: list[str]) -> tuple[torch.Tensor, Stats]:
     cfg, n = trainer.cfg, len(sample_ids)
-    labels, mask = response_targets(batch)
-    targets = labels.masked_fill(~mask, 0)
-    logps = selective_log_softmax(_logits(trainer, model, batch), targets)
-    ref_logps = selective_log_softmax(_logits(trainer, model, batch, reference=True), targets)
+    _, mask, targets = _targets(batch)
+    logps, ref_logps = _logps(trainer, model, batch, targets), _logps(trainer, model, batch, targets, reference=True)
     if cfg.vdpo_null == "zeros":  # deterministic: one pass
         specs = [ViewSpec(kind="null_zeros")]
     else:  # V-DPO draws one random image per row and averages the log-probs over the draws
@@ -90,8 +97,7 @@ def vdpo_step(trainer, model, batch: dict, sample_ids: list[str]) -> tuple[torch
     for spec in specs:
         pixels = _view(trainer, batch, sample_ids, spec)
         with torch.no_grad():
-            null_logits = _logits(trainer, model, batch, pixels, reference=cfg.vdpo_null_model == "reference")
-            null += selective_log_softmax(null_logits, targets)
+            null += _logps(trainer, model, batch, targets, pixels, reference=cfg.vdpo_null_model == "reference")
     null = null / len(specs)
     out = vdpo_loss(logps[:n], logps[n:], ref_logps[:n], ref_logps[n:], null[:n], null[n:], mask[:n], mask[n:],
                     cfg.beta, gamma=cfg.vdpo_gamma)
@@ -100,18 +106,15 @@ def vdpo_step(trainer, model, batch: dict, sample_ids: list[str]) -> tuple[torch
 
 def mdpo_step(trainer, model, batch: dict, sample_ids: list[str]) -> tuple[torch.Tensor, Stats]:
     cfg, n = trainer.cfg, len(sample_ids)
-    labels, mask = response_targets(batch)
-    targets = labels.masked_fill(~mask, 0)
-    logps = selective_log_softmax(_logits(trainer, model, batch), targets)
-    ref_logps = selective_log_softmax(_logits(trainer, model, batch, reference=True), targets)
+    _, mask, targets = _targets(batch)
+    logps, ref_logps = _logps(trainer, model, batch, targets), _logps(trainer, model, batch, targets, reference=True)
     chosen = chosen_rows(batch, n)
-    crop = {"policy": ViewSpec(kind="crop", crop_scale=MDPO_CROP_SCALE, salt="policy"),
-            "reference": ViewSpec(kind="crop", crop_scale=MDPO_CROP_SCALE, salt="reference")}
-    crop_logps = selective_log_softmax(_logits(trainer, model, chosen, _view(trainer, chosen, sample_ids,
-                                                                            crop["policy"])), targets[:n])
-    ref_crop_logps = selective_log_softmax(
-        _logits(trainer, model, chosen, _view(trainer, chosen, sample_ids, crop["reference"]), reference=True),
-        targets[:n])
+
+    def cropped(who: str) -> torch.Tensor:  # mDPO crops inside forward: policy and reference get their own crop
+        pixels = _view(trainer, chosen, sample_ids, ViewSpec(kind="crop", crop_scale=MDPO_CROP_SCALE, salt=who))
+        return _logps(trainer, model, chosen, targets[:n], pixels, reference=who == "reference")
+
+    crop_logps, ref_crop_logps = cropped("policy"), cropped("reference")
     out = mdpo_loss(logps[:n], logps[n:], ref_logps[:n], ref_logps[n:], crop_logps, ref_crop_logps, mask[:n],
                     mask[n:], cfg.beta)
     return out.loss, preference_stats(out) | baseline_stats(out, mask)
