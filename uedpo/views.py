@@ -245,14 +245,19 @@ def noised(layout: PixelLayout, pixels: torch.Tensor, spec: ViewSpec, generator)
     return ((noisy.clamp(0.0, 1.0) - mean) / std).to(pixels.dtype)
 
 
+def _consecutive(counts: Sequence[int]) -> list[slice]:
+    """Back-to-back slices of ``counts[0]``, ``counts[1]``, ... rows, from row 0."""
+    bounds = [0]
+    for c in counts:
+        bounds.append(bounds[-1] + int(c))
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def _image_slices(pixels: torch.Tensor, grids: torch.Tensor | None) -> list[slice]:
     counts = [1] * pixels.shape[0] if grids is None else [int(n) for n in grids.prod(dim=-1).tolist()]
     if sum(counts) != pixels.shape[0]:
         raise ValueError(f"image_grid_thw: {sum(counts)} patches for pixel_values of {pixels.shape[0]} rows")
-    bounds = [0]
-    for c in counts:
-        bounds.append(bounds[-1] + c)
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return _consecutive(counts)
 
 
 def _image_space_view(layout, frames: torch.Tensor, spec: ViewSpec, generator, draw):
@@ -324,10 +329,7 @@ def pixel_rows(batch: dict, n_rows: int) -> list[slice]:
         counts = [pixels.shape[0] // n_rows] * n_rows
     if len(counts) != n_rows or sum(counts) != pixels.shape[0]:
         raise ValueError(f"image_grid_thw: {sum(counts)} patches of {pixels.shape[0]} for {n_rows} rows")
-    bounds = [0]
-    for c in counts:
-        bounds.append(bounds[-1] + int(c))
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return _consecutive(counts)
 
 
 def _n_rows(batch: dict) -> int:
