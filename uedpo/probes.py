@@ -107,12 +107,16 @@ def _positions(mask: torch.Tensor, spans: Sequence[Span]) -> list[list[int]]:
     return out
 
 
+def _summed_logprobs(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, spans: Sequence[Span],
+                     positions: list[list[int]]) -> list[float]:
+    logp = selective_log_softmax(logits, labels.masked_fill(~mask, 0).long())
+    return [float(logp[span.row, cols].sum()) for span, cols in zip(spans, positions, strict=True)]
+
+
 def span_logprobs(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
                   spans: Sequence[Span]) -> list[float]:
     """log P(word | context) per span: the summed log-softmax of its tokens (any view's logits)."""
-    positions = _positions(mask, spans)
-    logp = selective_log_softmax(logits, labels.masked_fill(~mask, 0).long())
-    return [float(logp[span.row, cols].sum()) for span, cols in zip(spans, positions, strict=True)]
+    return _summed_logprobs(logits, labels, mask, spans, _positions(mask, spans))
 
 
 @torch.no_grad()
@@ -130,22 +134,21 @@ def span_signals(
     """:class:`SpanSignals` of every span (module docstring); tensors as :func:`uedpo.signals.token_signals`."""
     sig = token_signals(clear_logits, blurred_logits, labels, mask, score_space=score_space)
     positions = _positions(mask, spans)
-    safe = labels.masked_fill(~mask, 0).long()
-    logp_clear = selective_log_softmax(clear_logits, safe)
-    logp_blurred = selective_log_softmax(blurred_logits, safe)
+    logp_clear = _summed_logprobs(clear_logits, labels, mask, spans, positions)
+    logp_blurred = _summed_logprobs(blurred_logits, labels, mask, spans, positions)
     branches = {}
     for preferred in {s.preferred for s in spans}:
         ex = explore(sig.u, sig.delta, mask, preferred=preferred, alpha=0.0, tau=tau, scope=scope)
         branches[preferred] = (ex.gate, classify(ex, sig.u, mask, preferred=preferred))
     out = []
-    for span, cols in zip(spans, positions, strict=True):
+    for span, cols, lp_clear, lp_blurred in zip(spans, positions, logp_clear, logp_blurred, strict=True):
         gate, types = branches[span.preferred]
         row, first = span.row, cols[0]
         names = tuple(TOKEN_TYPE_NAMES[TokenType(int(types[row, c]))] for c in cols)
         out.append(SpanSignals(
             span=span, u=float(sig.u[row, first]), delta=float(sig.delta[row, first]),
             blurred_argmax=int(sig.blurred_argmax[row, first]),
-            logp_clear=float(logp_clear[row, cols].sum()), logp_blurred=float(logp_blurred[row, cols].sum()),
+            logp_clear=lp_clear, logp_blurred=lp_blurred,
             gated=bool(gate[row, first]), type=names[0],
             token_u=tuple(float(sig.u[row, c]) for c in cols),
             token_delta=tuple(float(sig.delta[row, c]) for c in cols), token_types=names,
