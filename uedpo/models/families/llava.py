@@ -56,7 +56,7 @@ def tiny_llava(seed: int = 0):
         LlavaProcessor,
     )
 
-    from uedpo.models.tiny_parts import finish, llava_tokenizer
+    from uedpo.models.tiny_parts import finish, llava_tokenizer, small_text
 
     tok = llava_tokenizer()
     cfg = LlavaConfig(
@@ -64,11 +64,7 @@ def tiny_llava(seed: int = 0):
             hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
             image_size=LLAVA_IMAGE_SIZE, patch_size=PATCH,
         ),
-        text_config=LlamaConfig(
-            vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-            pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-        ),
+        text_config=LlamaConfig(**small_text(tok, bos_token_id=tok.bos_token_id)),
         image_token_index=tok.convert_tokens_to_ids("<image>"),
         image_seq_length=(LLAVA_IMAGE_SIZE // PATCH) ** 2,
         vision_feature_layer=-2,

@@ -34,16 +34,14 @@ def tiny_qwen25vl(seed: int = 0):
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessorPil
 
     from uedpo.models.processors import ImageOnlyQwen2_5_VLProcessor
-    from uedpo.models.tiny_parts import finish, qwen_tokenizer, qwen_vision_ids
+    from uedpo.models.tiny_parts import finish, qwen_tokenizer, qwen_vision_ids, small_text
 
     tok = qwen_tokenizer()
     cfg = Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        text_config=small_text(
+            tok, bos_token_id=tok.pad_token_id,
             # mrope sections must sum to head_dim / 2 = 64 / 4 / 2 = 8 (pitfall 5)
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-            bos_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
         ),
         vision_config=dict(
             depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=PATCH,

@@ -40,15 +40,13 @@ def tiny_qwen2vl(seed: int = 0):
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessorPil
 
     from uedpo.models.processors import ImageOnlyQwen2VLProcessor
-    from uedpo.models.tiny_parts import finish, qwen_tokenizer, qwen_vision_ids
+    from uedpo.models.tiny_parts import finish, qwen_tokenizer, qwen_vision_ids, small_text
 
     tok = qwen_tokenizer()
     cfg = Qwen2VLConfig(
-        text_config=dict(
-            vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        text_config=small_text(
+            tok, bos_token_id=tok.pad_token_id,
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-            bos_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
         ),
         # Qwen2-VL's vision config: embed_dim is the ViT width, hidden_size the merger's output (= text width).
         vision_config=dict(depth=2, embed_dim=32, hidden_size=64, mlp_ratio=2, num_heads=2, patch_size=PATCH,

@@ -49,17 +49,15 @@ def tiny_qwen3vl(seed: int = 0):
     from transformers import Qwen2VLImageProcessorPil, Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
     from uedpo.models.processors import ImageOnlyQwen3VLProcessor
-    from uedpo.models.tiny_parts import finish, qwen_tokenizer, qwen_vision_ids
+    from uedpo.models.tiny_parts import finish, qwen_tokenizer, qwen_vision_ids, small_text
 
     tok = qwen_tokenizer()
     cfg = Qwen3VLConfig(
-        text_config=dict(
-            vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
+        text_config=small_text(
+            tok, bos_token_id=tok.pad_token_id, head_dim=16,
             # sections sum to head_dim / 2 = 8; Qwen3-VL interleaves them
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3],
                              "mrope_interleaved": True},
-            bos_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
         ),
         vision_config=dict(
             depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=PATCH,
