@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from uedpo.train.data import SUFFIXES as DATA_SUFFIXES  # the files a data directory holds
+
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
-DATA_SUFFIXES = (".json", ".jsonl", ".parquet")  # the files uedpo.train.data reads from a data directory
 VERSIONED = ("uedpo", "transformers", "peft", "torch")
 
 
