@@ -765,10 +765,11 @@ def _open_parts(data: str | Path, data_format: str, image_dir: str | Path | None
     for name, label, table in tables:
         if not len(table):
             continue
-        first = _Decoder(table.features)(table.with_format("arrow")[0].to_pylist()[0])
-        fmt = detect_format(name, first) if data_format == "auto" else data_format
-        parts.append(_Part(name=name, label=label, table=table, fmt=fmt, image_root=image_root,
-                           several=several))
+        part = _Part(name=name, label=label, table=table, fmt=data_format, image_root=image_root,
+                     several=several)
+        if data_format == "auto":
+            part.fmt = detect_format(name, part.record(0))
+        parts.append(part)
     return parts
 
 
