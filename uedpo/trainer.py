@@ -311,21 +311,19 @@ def build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
 
 def _build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
     pairs = cfg.loss != "sft"
+    map_style = not is_stream(cfg.data) and not cfg.data_streaming
     if is_stream(cfg.data):  # endless on-the-fly rows: nothing to check up front (fixed short prompts)
         dataset = ShapesWorldStream(parse_stream_seed(cfg.data))
-        set_seed(cfg.seed)
-        adapter = load_policy(cfg)
     elif cfg.data_streaming:  # rows checked as they are read; each DDP rank reads its own shards
         dataset = stream_rows(cfg.data, data_format=cfg.data_format, image_dir=cfg.image_dir, need_rejected=pairs,
                               data_split=cfg.data_split, cache_dir=cfg.data_cache_dir)
         _warn_shared_shards(dataset.num_shards)
-        set_seed(cfg.seed)
-        adapter = load_policy(cfg)
     else:
         dataset = load_rows(cfg.data, data_format=cfg.data_format, image_dir=cfg.image_dir, need_rejected=pairs,
                             data_split=cfg.data_split, cache_dir=cfg.data_cache_dir)
-        set_seed(cfg.seed)  # the LoRA initialisation
-        adapter = load_policy(cfg)
+    set_seed(cfg.seed)  # the LoRA initialisation
+    adapter = load_policy(cfg)
+    if map_style:  # every row, before training: each prompt leaves room for a completion token
         fit = check_rows_fit(dataset, adapter, cfg.max_length)
         if fit.truncated_chosen or fit.truncated_rejected:
             log.warning("max_length=%d truncates %d chosen and %d rejected completions (from the end)",
