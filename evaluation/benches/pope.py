@@ -42,11 +42,6 @@ def _options(opts: Namespace) -> tuple[str, str, str | None]:
             getattr(opts, "pope_split", None))
 
 
-def _partial_allowed(opts: Namespace) -> Namespace:
-    # --allow-partial, or a checkpoint run (it sets allow_subset: --limit and skipped images give partial runs)
-    return Namespace(allow_partial=getattr(opts, "allow_partial", False) or getattr(opts, "allow_subset", False))
-
-
 def score_file(bench: str, path: str, opts: Namespace, out_dir: Path | None = None) -> Scored:
     version, parser, split = _options(opts)
     relpaths = [question_relpath(version, s) for s in selected_splits(split)]
@@ -55,7 +50,7 @@ def score_file(bench: str, path: str, opts: Namespace, out_dir: Path | None = No
     answers = load_pope_answers(path, questions, version=version, split=split)
     by_id = {(a.split, a.question_id): a for a in answers}
     missing = [f"{q.split} {q.question_id}" for q in questions if (q.split, q.question_id) not in by_id]
-    coverage = check_coverage(path, bench, len(answers), len(questions), missing, _partial_allowed(opts))
+    coverage = check_coverage(path, bench, len(answers), len(questions), missing, opts)
     answered = [q for q in questions if (q.split, q.question_id) in by_id]
     pairs: dict[str, list[tuple[str, str]]] = {}
     for q in answered:
