@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks_data.store import file_sha256
 from evaluation.results import BenchResult
 
 # Installed packages whose versions can change a number in a result.
@@ -87,11 +88,7 @@ def _file_sha256(path: Path, cache: dict[str, str]) -> str:
     stat = path.stat()
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     if key not in cache:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        cache[key] = digest.hexdigest()
+        cache[key] = file_sha256(path)
     return cache[key]
 
 
