@@ -436,15 +436,16 @@ def _read_done(path: Path) -> dict[str, list[dict[str, Any]]]:
     a half-written tail is dropped so that appends stay line-aligned."""
     if not path.exists():
         return {}
+    text = path.read_text(encoding="utf-8")
     groups: dict[str, list[dict[str, Any]]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut by a crash
         groups.setdefault(str(row["id"]), []).append(row)
     done = {k: v for k, v in groups.items() if len(v) == v[0].get("item_rows")}
-    if len(done) != len(groups) or not path.read_text(encoding="utf-8").endswith("\n"):
+    if len(done) != len(groups) or not text.endswith("\n"):
         atomic_write_jsonl(path, [r for rows in done.values() for r in rows])
     return done
 
