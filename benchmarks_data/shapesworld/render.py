@@ -21,7 +21,7 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageDraw
 
-from benchmarks_data.shapesworld.scene import IMAGE_SIZE, PIXEL_NOISE_STD, SHAPES, Scene
+from benchmarks_data.shapesworld.scene import IMAGE_SIZE, PIXEL_NOISE_STD, SHAPES, Scene, SceneObject
 
 SUPERSAMPLE = 4
 JPEG_QUALITY = 95
@@ -109,11 +109,17 @@ def _finish(canvas: np.ndarray, scene: Scene, noise: bool) -> np.ndarray:
 def render(scene: Scene, *, noise: bool = True) -> np.ndarray:
     """The scene as a (64, 64, 3) uint8 RGB array: grey background, visible objects alpha-blended (faint
     objects with their alpha), then N(0, 4) sensor noise over the whole image (seeded by the scene)."""
+    return render_coverage(scene, lambda obj: shape_coverage(obj.shape, obj.size), noise=noise)
+
+
+def render_coverage(scene: Scene, coverage: Callable[[SceneObject], np.ndarray], *, noise: bool = True) -> np.ndarray:
+    """:func:`render` with each visible object's (size, size) coverage mask given by ``coverage(obj)``
+    (rendering variants, :mod:`benchmarks_data.shapesworld.variants`)."""
     canvas = np.full((IMAGE_SIZE, IMAGE_SIZE, 3), np.float32(scene.background), dtype=np.float32)
     for obj in scene.objects:
         if not obj.visible:
             continue
-        alpha = shape_coverage(obj.shape, obj.size)[..., None] * np.float32(obj.alpha)
+        alpha = coverage(obj)[..., None] * np.float32(obj.alpha)
         region = canvas[obj.y:obj.y + obj.size, obj.x:obj.x + obj.size]
         region += alpha * (np.asarray(obj.rgb, dtype=np.float32) - region)
     return _finish(canvas, scene, noise)

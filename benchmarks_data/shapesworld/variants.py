@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from benchmarks_data.shapesworld.render import _finish, shape_coverage
-from benchmarks_data.shapesworld.scene import IMAGE_SIZE, Scene
+from benchmarks_data.shapesworld.render import render_coverage, shape_coverage
+from benchmarks_data.shapesworld.scene import Scene, SceneObject
 
 NOVEL_CLASS = "diamond"
 
@@ -35,14 +35,9 @@ def outline(coverage: np.ndarray) -> np.ndarray:
 def render_outlined(scene: Scene, classes: Iterable[str] = (NOVEL_CLASS,), *, noise: bool = True) -> np.ndarray:
     """:func:`~benchmarks_data.shapesworld.render.render` with the objects of ``classes`` drawn as outlines."""
     outlined = set(classes)
-    canvas = np.full((IMAGE_SIZE, IMAGE_SIZE, 3), np.float32(scene.background), dtype=np.float32)
-    for obj in scene.objects:
-        if not obj.visible:
-            continue
-        coverage = shape_coverage(obj.shape, obj.size)
-        if obj.shape in outlined:
-            coverage = outline(coverage)
-        alpha = coverage[..., None] * np.float32(obj.alpha)
-        region = canvas[obj.y:obj.y + obj.size, obj.x:obj.x + obj.size]
-        region += alpha * (np.asarray(obj.rgb, dtype=np.float32) - region)
-    return _finish(canvas, scene, noise)
+
+    def coverage(obj: SceneObject) -> np.ndarray:
+        mask = shape_coverage(obj.shape, obj.size)
+        return outline(mask) if obj.shape in outlined else mask
+
+    return render_coverage(scene, coverage, noise=noise)
