@@ -78,8 +78,8 @@ def _score_objhal(path: str, opts: Namespace, out_dir: Path | None) -> Scored:
     coverage = None
     if len(read_json_records(path)) < len(questions):
         answers = load_objhal_answers(path, None, known_ids=gt)
-        answered = [a.image_id for a in answers]
-        missing = [q.image_id for q in questions if q.image_id not in set(answered)]
+        answered = {a.image_id for a in answers}
+        missing = [q.image_id for q in questions if q.image_id not in answered]
         coverage = check_coverage(path, "objhal", len(answers), len(questions), missing, opts)
     else:
         answers = load_objhal_answers(path, questions, known_ids=gt)
