@@ -56,7 +56,8 @@ def compare_responses(
     if ids_a != ids_b:
         raise InputError(
             f"compare: {label_a} and {label_b} tokenize the response differently "
-            f"({len(ids_a)} vs {len(ids_b)} tokens); compare checkpoints that share a tokenizer"
+            f"({len(ids_a)} vs {len(ids_b)} tokens); compare checkpoints that share a tokenizer",
+            field="compare",
         )
     return ResponseComparison(
         tokens=tuple(

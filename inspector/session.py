@@ -165,18 +165,6 @@ def _markdown_html(text: str) -> str:
     return f"<p class='ued-meta'>{body}</p>"
 
 
-def _infer_field(message: str) -> str | None:
-    for prefix, name in (
-        ("preferred response", "preferred"),
-        ("dispreferred response", "dispreferred"),
-        ("compare:", "compare"),
-        ("no image", "image"),
-    ):
-        if message.startswith(prefix):
-            return name
-    return None
-
-
 class InspectorSession:
     """The app's behaviour around an analysis function (the real :func:`~inspector.analysis.analyse_pair`
     bound to an adapter, or a fake in tests)."""
@@ -267,7 +255,7 @@ class InspectorSession:
             return {**CLEAR_ERRORS, **out} if clear and out else out
         except InputError as err:
             message = f"⚠ {err}"
-            name = err.field or _infer_field(str(err)) or where
+            name = err.field or where
         except (ValueError, OSError) as err:  # library checks (shapes, model loading) speak in one line too
             message = f"⚠ {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
             name = where

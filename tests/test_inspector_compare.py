@@ -45,5 +45,6 @@ def test_differences_are_b_minus_a_and_flips_are_type_changes():
 def test_different_tokenizations_are_refused():
     a = analysis([(1.0, -1.0, 1.2, "type-i")], ids=(1,))
     b = analysis([(1.0, -1.0, 1.2, "type-i")], ids=(7,))
-    with pytest.raises(InputError, match="tokenize the response differently"):
+    with pytest.raises(InputError, match="tokenize the response differently") as err:
         compare_responses(a, b)
+    assert err.value.field == "compare"  # shown beside the comparison

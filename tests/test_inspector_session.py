@@ -163,6 +163,12 @@ def test_errors_appear_beside_the_control_that_caused_them(image, tmp_path):
     )
     ok = run(session, image)  # a good run clears every note
     assert ok["status"].startswith("✓") and ok["error:preferred"] == ok["error:noise-step"] == ""
+    other = InspectorSession(  # B tokenizes differently: the error shows beside the comparison
+        fake_analyse, compare_fn=lambda img, q, p, *a, **k: fake_analyse(img, q, p + " more", *a, **k)
+    )
+    out = run(other, image)
+    assert "tokenize the response differently" in out["error:compare"]
+    assert [k for k in out if k.startswith("error:")] == ["error:compare"]
 
 
 def test_refresh_runs_the_forwards_only_when_text_image_or_k_changed(image):
