@@ -144,10 +144,13 @@ def _number(value, name: str, field_name: str, *, whole: bool = False, low=None,
     return number
 
 
+def _gates(alpha, tau) -> tuple[float, float]:
+    return _number(alpha, "α", "alpha", low=0.0, high=1.0), _number(tau, "τ", "tau", low=0.05, high=0.95)
+
+
 def _settings(alpha, tau, noise_step) -> tuple[float, float, int]:
     return (
-        _number(alpha, "α", "alpha", low=0.0, high=1.0),
-        _number(tau, "τ", "tau", low=0.05, high=0.95),
+        *_gates(alpha, tau),
         int(_number(noise_step, "noise step k", "noise-step", whole=True, low=0, high=999)),
     )
 
@@ -417,8 +420,7 @@ class InspectorSession:
         def run() -> dict:
             if state is None:
                 return {}
-            a = _number(alpha, "α", "alpha", low=0.0, high=1.0)
-            t = _number(tau, "τ", "tau", low=0.05, high=0.95)
+            a, t = _gates(alpha, tau)
             fresh = replace(
                 state,
                 view=regate(state.view, alpha=a, tau=t),
