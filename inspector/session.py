@@ -744,9 +744,11 @@ class InspectorSession:
             start = time.perf_counter()
             for sample in items:
                 analysed: dict = {}
+                image = None  # decoded once per item, for all its probes
                 for text, what in self._probes(sample, name):
                     try:
-                        image = open_image(sample.image)
+                        if image is None:
+                            image = open_image(sample.image)
                         kwargs = dict(alpha=a, tau=t, noise_step=k, sample_id=sample.id)
                         view = self._forward(
                             self.analyse_fn, image, sample.question, text, sample.dispreferred, **kwargs

@@ -332,6 +332,17 @@ def test_batch_export_of_all_shown_samples(blind):
     assert "no sample is shown" in blind.export_all("type-i", "zebra", 0.3, 0.4, 500)["error:export"]
 
 
+def test_batch_export_decodes_each_image_once_for_all_its_probes(blind, monkeypatch):
+    import inspector.session
+
+    opened = []
+    real = inspector.session.open_image
+    monkeypatch.setattr(inspector.session, "open_image", lambda path: opened.append(path) or real(path))
+    out = blind.export_all("all", "", 0.3, 0.4, 500)
+    assert out["status"].startswith("✓ exported"), out["status"]
+    assert len(opened) == len(blind.samples.samples) < len(blind.analyse_fn.calls)  # once per item
+
+
 def test_parse_words():
     assert parse_words(" dog, teddy bear ,,\ncat ") == ["dog", "teddy bear", "cat"]
     assert parse_words(None) == []
