@@ -1,14 +1,23 @@
-"""Synthetic inspector views for tests that need no model (not a test module: no ``test_`` prefix)."""
+"""Synthetic inspector views for tests that need no model, and other helpers the inspector tests share (not a
+test module: no ``test_`` prefix)."""
 
 from __future__ import annotations
 
 import re
+import socket
 import zlib
 
 import torch
 
 from inspector.analysis import BranchSignals, PairView, view_from_signals
 from inspector.errors import InputError
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def branch(tokens: list[str], seed: int) -> BranchSignals:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from PIL import Image
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from inspector_fakes import fake_analyse  # noqa: E402
+from inspector_fakes import fake_analyse, free_port  # noqa: E402
 
 from inspector.app import build_app, launch_kwargs  # noqa: E402
 from inspector.samples import read_samples  # noqa: E402
@@ -28,12 +27,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

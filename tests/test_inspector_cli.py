@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from inspector_fakes import free_port
 
 from inspector import cli
 from uedpo.models.tiny import build_tiny
@@ -210,12 +211,6 @@ def serve(ckpt, tmp_path, *extra):
             time.sleep(0.2)
     proc.kill()
     pytest.fail(f"uedpo-inspect did not serve: {proc.communicate()[1][-2000:]}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_ctrl_c_stops_the_server_and_leaves_no_temporary_folder(ckpt, tmp_path):

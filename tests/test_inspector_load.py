@@ -12,7 +12,6 @@ import csv
 import json
 import os
 import re
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from PIL import Image
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from inspector_fakes import StatefulModel, fake_analyse  # noqa: E402
+from inspector_fakes import StatefulModel, fake_analyse, free_port  # noqa: E402
 
 from inspector.samples import read_samples  # noqa: E402
 from inspector.session import InspectorSession  # noqa: E402
@@ -36,12 +35,6 @@ pytestmark = [
 USERS = 8
 COLOURS = [(200, 30, 30), (30, 160, 60), (40, 60, 200), (220, 200, 40)]
 WORDS = "a red car and a black dog are next to a green tree on the street".split()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
