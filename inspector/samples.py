@@ -34,7 +34,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from inspector.errors import InputError
@@ -529,8 +529,3 @@ def read_samples(
         detail = f"; first problem: {loader.errors[0]}" if loader.errors else ""
         raise InputError(f"samples file {path}: no usable row{detail}")
     return SampleFile(path=path, samples=tuple(samples), errors=tuple(loader.errors))
-
-
-def with_preferred(sample: Sample, text: str) -> Sample:
-    """A copy of ``sample`` whose preferred text is ``text`` (a probe)."""
-    return replace(sample, preferred=text)

@@ -59,7 +59,6 @@ COMPARE_OVERLAY_IDS = {
     "preferred": "token-overlay-compare",
     "dispreferred": "token-overlay-compare-dispreferred",
 }
-COMPARE_OVERLAY_ID = COMPARE_OVERLAY_IDS["preferred"]
 # Controls an error can be shown beside (``error:<field>`` outputs; the page's ``#error-<field>``).
 ERROR_FIELDS = (
     "filter",
