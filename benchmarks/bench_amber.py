@@ -28,12 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-# bench_scorers.py uses these through this module.
-from amber_synthetic import _compare, pseudo_table, synthesize_responses  # noqa: E402, F401
-
-from evaluation.amber.official_stdout import OFFICIAL_HEADERS, parse_official_stdout  # noqa: E402
+from evaluation.amber.official_stdout import OFFICIAL_HEADERS, parse_official_stdout
 
 VALIDATION = Path("amber/validation/official_md")
 TARGET_RATIO = 100.0

@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_amber  # noqa: E402
 import bench_chair  # noqa: E402
+from amber_synthetic import _compare, pseudo_table, synthesize_responses  # noqa: E402
 
 from benchmarks_data.amber import load_amber  # noqa: E402
 from evaluation.amber import SpacySimilarity, TableSimilarity, nltk_noun_extractor, score_amber  # noqa: E402
@@ -55,14 +55,14 @@ def spacy_pipeline(vocabulary):
 
 def amber(loop_items: int | None) -> None:
     data = load_amber()
-    responses = bench_amber.synthesize_responses(data)
+    responses = synthesize_responses(data)
     generative = [r for r in responses if data.annotations[r.id].is_generative]
     print(f"## AMBER: {len(responses)} answers ({len(generative)} descriptions)")
     extractor = nltk_noun_extractor()
     nouns = {r.response: extractor(r.response) for r in generative}
 
-    table = TableSimilarity(bench_amber.pseudo_table(sorted(data.vocabulary)), source="pseudo")
-    bench_amber._compare("table", responses, data, nouns.__getitem__, table, table.similarity, print)
+    table = TableSimilarity(pseudo_table(sorted(data.vocabulary)), source="pseudo")
+    _compare("table", responses, data, nouns.__getitem__, table, table.similarity, print)
     start = time.perf_counter()
     score_amber(responses, data, similarity=table, nouns=nltk_noun_extractor(), progress=False)
     print(f"[ours, end to end] all 15,220 ids incl. NLTK tokenise/tag/lemmatise: {time.perf_counter() - start:.2f} s "
@@ -81,8 +81,8 @@ def amber(loop_items: int | None) -> None:
     def official_call(word1: str, word2: str) -> float:  # check_synonyms_word, minus the threshold
         return nlp(word1).similarity(nlp(word2))
 
-    bench_amber._compare("spacy-pipeline", subset, data, nouns.__getitem__,
-                         SpacySimilarity(model="lg-layout-random", nlp=nlp), official_call, print)
+    _compare("spacy-pipeline", subset, data, nouns.__getitem__,
+             SpacySimilarity(model="lg-layout-random", nlp=nlp), official_call, print)
 
 
 def main(argv: list[str] | None = None) -> None:
