@@ -92,7 +92,7 @@ TRAIN_CONFIG = SceneConfig()
 EVAL_CONFIG = SceneConfig(bias_p=None, p_hidden=0.0)
 # The faint evaluation variant (`uedpo-eval --bench shapes-faint`): as EVAL_CONFIG, but 40 % of objects are drawn
 # small (8-11 px) and at alpha 0.3-0.5: objects that are there but hard to see. The setting of the blind-spot
-# regime of benchmarks/shapes_dpo_vs_uedpo.py, where the demo checkpoint names about a third of them.
+# regime of benchmarks/shapes_methods.py, where the demo checkpoint names about a third of them.
 FAINT_EVAL_CONFIG = SceneConfig(bias_p=None, p_hidden=0.0, p_faint=0.4, faint_alpha=(0.3, 0.5), faint_size=(8, 11))
 
 
