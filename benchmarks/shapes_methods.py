@@ -89,7 +89,7 @@ from benchmarks_data.shapesworld import (  # noqa: E402
 )
 from benchmarks_data.shapesworld.variants import NOVEL_CLASS, render_outlined  # noqa: E402
 from evaluation.benches import shapes as shapes_bench  # noqa: E402
-from evaluation.results import atomic_write_json, atomic_write_jsonl, atomic_write_text  # noqa: E402
+from uedpo.io import atomic_write_json, atomic_write_jsonl, atomic_write_text  # noqa: E402
 
 FAINT_CONFIG = SceneConfig(bias_p=None, p_hidden=0.0, p_faint=0.4, faint_alpha=(0.3, 0.5), faint_size=(8, 11))
 FUNCTION_WORDS = {"a", ",", "and", ".", "</s>"}

@@ -141,7 +141,7 @@ def add_build_gt(subparsers, common: argparse.ArgumentParser) -> None:
 def _run_amber_similarity(args: argparse.Namespace) -> int:
     from benchmarks_data.amber import load_amber
     from evaluation.amber import build_similarity_table
-    from evaluation.results import atomic_write_json
+    from uedpo.io import atomic_write_json
 
     check_out_file(args.out)
     table = build_similarity_table(load_amber(args.data_dir).vocabulary, args.spacy_model)

@@ -24,16 +24,16 @@ import io
 import json
 import os
 import re
-import tempfile
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 from benchmarks_data.chair_inputs import BENCH, load_vocabulary
 from benchmarks_data.derive import serialise_gt_objects
-from benchmarks_data.store import DataError, data_file, loads, new_file_mode
+from benchmarks_data.store import DataError, data_file, loads
 from evaluation.chair.vocab import ORIGINAL, REFINED, CocoVocabulary
 from evaluation.chair.words import LEMMA_NOUN, LEMMA_POS, captions_to_words
+from uedpo.io import atomic_write_bytes
 
 GT_OBJECTS_FILE = "gt/coco2014_gt_objects_maxlinn.json.gz"
 GT_SUBSETS_FILE = "gt/gt_objects_maxlinn_subsets.json"
@@ -247,19 +247,6 @@ def gt_objects(
     return load_gt_objects(source, image_ids, data_dir)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, new_file_mode())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def serialise_gt(gt: GtObjects | dict[int, Iterable[str]]) -> bytes:
     """The GT-objects gzip bytes (sorted keys and class lists, mtime 0): deterministic."""
     return serialise_gt_objects({str(image_id): sorted(classes) for image_id, classes in gt.items()})
@@ -275,5 +262,5 @@ def build_gt_objects_file(
     """Build the GT objects of every annotated COCO 2014 image and write them atomically to ``out_path``."""
     gt = gt_objects_from_coco(coco_dir, variant, None, data_dir, progress)
     out_path = Path(out_path)
-    _atomic_write_bytes(out_path, serialise_gt(gt))
+    atomic_write_bytes(out_path, serialise_gt(gt))
     return out_path

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from benchmarks_data.derive import RECIPES
 from benchmarks_data.manifest import BENCHES, ImageSet, ManifestFile, load_manifest
+from uedpo.io import new_file_mode
 
 __all__ = [
     "BENCHES", "DataError", "FetchReport", "FileCheck", "VerifyReport", "WhereReport",
@@ -55,13 +56,6 @@ def loads(text: str):
         return json.loads(text)
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply", text[:20], 0) from None
-
-
-def new_file_mode() -> int:
-    """The mode ``open()`` gives a new file (0o666 less the umask), for temp files made by ``mkstemp``."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:

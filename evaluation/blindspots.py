@@ -79,7 +79,7 @@ from typing import Any
 
 from evaluation.benches import UsageError, family
 from evaluation.generation import check_settings
-from evaluation.results import IncompleteSetError, atomic_write_jsonl, check_member, publish_set
+from uedpo.io import IncompleteSetError, atomic_write_jsonl, check_member, publish_set
 
 SUPPORTED = ("amber", "amber-g", "chair", "objhal", "shapes", "shapes-faint")
 SHAPES_BENCHES = ("shapes", "shapes-faint")

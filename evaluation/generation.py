@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from evaluation.results import atomic_write_json
+from uedpo.io import atomic_write_json
 
 
 class ResumeError(ValueError):

@@ -2,7 +2,7 @@
 
 Everything a run writes is checked before anything is written (:func:`check_output_dir`, :func:`load_baseline`);
 the output directory is locked for the run (:func:`output_lock`: a second run on it stops with one line); the
-results are published as one set (:func:`write_outputs`, :func:`evaluation.results.publish_set`).
+results are published as one set (:func:`write_outputs`, :func:`uedpo.io.publish_set`).
 """
 
 from __future__ import annotations
@@ -20,16 +20,9 @@ from typing import Any
 
 from evaluation.benches import Scored, UsageError
 from evaluation.regression import compare, format_report
-from evaluation.results import (
-    HIGHER_IS_BETTER,
-    IncompleteSetError,
-    check_member,
-    jsonl_text,
-    manifest_path,
-    new_file_mode,
-    publish_set,
-)
+from evaluation.results import HIGHER_IS_BETTER
 from evaluation.tables import result_heading, results_frame, sections_markdown
+from uedpo.io import IncompleteSetError, check_member, jsonl_text, manifest_path, new_file_mode, publish_set
 
 LOCK_NAME = ".uedpo-eval.lock"
 # Files derived from a per-item file; they go when a new per-item file replaces the one they were made from.

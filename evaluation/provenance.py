@@ -100,7 +100,7 @@ def directory_sha256(directory: Path) -> dict[str, Any]:
              if p.is_file() and p.suffix in HASHED_SUFFIXES}
     if len(cache) != before:
         try:
-            from evaluation.results import atomic_write_json
+            from uedpo.io import atomic_write_json
 
             atomic_write_json(_cache_file(), cache)
         except OSError:

@@ -1,6 +1,6 @@
 """Exports of an inspected pair: the per-token table (CSV, JSONL) and a self-contained offline HTML report.
 
-Pure: values in, strings out (the app writes them with :func:`evaluation.results.atomic_write_text`). The
+Pure: values in, strings out (the app writes them with :func:`uedpo.io.atomic_write_text`). The
 report inlines its CSS and plotly.js (``include_plotlyjs=True``): no CDN, no external font, no remote
 ``<script src>`` / ``<link href>``, so it opens on an air-gapped machine.
 """

@@ -24,7 +24,7 @@ import pytest
 from conftest import REPO, need_data
 from PIL import Image
 
-from evaluation.results import SET_FORMAT
+from uedpo.io import SET_FORMAT
 
 AMBER = "amber/data/annotations.json"
 

@@ -23,7 +23,7 @@ import pytest
 from conftest import REPO, need_data, need_nltk
 from PIL import Image
 
-from evaluation.results import SET_FORMAT
+from uedpo.io import SET_FORMAT
 
 N = 8  # items
 GEN_KILLS = 4

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, need_data
 
-from evaluation import results as results_module
 from evaluation.cli import main
 from evaluation.outputs import BLINDSPOT_FILES, write_outputs
-from evaluation.results import IncompleteSetError, check_member, publish_set
+from uedpo import io as results_module
+from uedpo.io import IncompleteSetError, check_member, publish_set
 
 AMBER = "amber/data/annotations.json"
 MEMBERS = ("results.json", "results.items.jsonl", "table.md", "table.csv", "results.manifest.json")

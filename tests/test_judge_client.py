@@ -399,7 +399,7 @@ def test_mmhal_end_to_end_through_the_stub(stub, tmp_path):
 def test_crash_while_writing_the_cache_leaves_no_entry(stub, tmp_path, monkeypatch):
     """The process "dies" in the middle of the atomic write (os.replace fails): no entry and no temp file is
     left behind; the next run fetches the reply again and writes exactly one entry."""
-    import evaluation.results as results
+    import uedpo.io as results
 
     def crash(*args):
         raise OSError("simulated crash during write")

@@ -45,9 +45,9 @@ from transformers import Trainer, TrainingArguments, set_seed
 from transformers.integrations import get_available_reporting_integrations, is_tensorboard_available
 from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 
-from evaluation.results import atomic_write_text
 from uedpo.exploration import explore
 from uedpo.interrupts import deferred_sigint
+from uedpo.io import atomic_write_text
 from uedpo.loss import dpo_loss, ue_dpo_loss
 from uedpo.models.collate import response_targets
 from uedpo.models.loading import read_family, resolve_checkpoint

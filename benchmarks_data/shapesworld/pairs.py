@@ -22,7 +22,7 @@ from tqdm import tqdm
 from benchmarks_data.shapesworld.captions import CAPTION_PROMPT, drawn_caption, mentioned_shapes
 from benchmarks_data.shapesworld.render import decode_jpeg, encode_jpeg, render
 from benchmarks_data.shapesworld.scene import BIAS_PAIRS, EVAL_CONFIG, Scene, SceneConfig, sample_scene
-from evaluation.results import atomic_write_jsonl
+from uedpo.io import atomic_write_jsonl
 
 PAIRS_FILE = "pairs.jsonl"
 IMAGE_DIR = "images"

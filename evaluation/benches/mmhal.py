@@ -13,7 +13,7 @@ from evaluation.benches.judging import judge_client, judge_config_record
 from evaluation.mmhal.reviews import reviews_from_objects, served_models
 from evaluation.mmhal.run import judge_records, official_review_dump
 from evaluation.mmhal.score import judge_variant, official_printout, score_mmhal
-from evaluation.results import atomic_write_json
+from uedpo.io import atomic_write_json
 
 JUDGE_SECTION = "mmhal_judge"  # counts: judge failures, unparseable replies, replies from another model
 NEEDS_JUDGE = (

@@ -45,8 +45,8 @@ from benchmarks_data.store import DataError
 from evaluation.amber import ExactSimilarity, NltkDataError, amber_versions, score_amber
 from evaluation.amber.nlp import fast_noun_extractor
 from evaluation.benches import Scored, UsageError, check_coverage, label_partial
-from evaluation.results import atomic_write_jsonl
 from evaluation.shapes import ImageTruth, QuestionTruth, margin_answers, shapes_metrics
+from uedpo.io import atomic_write_jsonl
 
 SEED = 0
 MAX_NEW_TOKENS = {"generative": 32, "discriminative": 3}  # captions are <= 17 words; answers one token + EOS

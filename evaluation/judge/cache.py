@@ -1,6 +1,6 @@
 """On-disk cache of judge completions: one JSON file per request key.
 
-Files are written atomically (temp file + ``os.replace``, ``evaluation.results.atomic_write_json``), so a
+Files are written atomically (temp file + ``os.replace``, ``uedpo.io.atomic_write_json``), so a
 crash leaves each entry either complete or absent, and a key maps to exactly one file, so an entry can never
 be duplicated. Stray ``.*.tmp`` files from a crash are never read. The API key is never written: entries hold
 only the request body (model, messages, sampling parameters) and the completion JSON.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.judge.types import JudgeError
-from evaluation.results import atomic_write_json
+from uedpo.io import atomic_write_json
 
 CACHE_FORMAT = 1
 

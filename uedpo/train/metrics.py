@@ -37,9 +37,9 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from evaluation.results import atomic_write_text
 from uedpo.baselines import MDPOLoss, TPOLoss, VDPOLoss
 from uedpo.exploration import Exploration, TokenType, token_types
+from uedpo.io import atomic_write_text
 from uedpo.loss import PreferenceLoss
 from uedpo.signals import TokenSignals
 
