@@ -34,7 +34,7 @@ SYNONYMS = "object_halbench/vocab/synonyms.txt"
 GT = "object_halbench/gt/coco2014_gt_objects_maxlinn.json.gz"
 REPO = Path(__file__).resolve().parents[1]
 
-# The official chair.py rules (see evaluation/chair/vocab.py for their provenance).
+# The official chair.py rules (see benchmarks_data/coco_vocab.py for their provenance).
 DOUBLE_WORDS = [
     "motor bike",
     "motor cycle",

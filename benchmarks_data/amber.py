@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks_data.store import DataError, data_file, loads
-from evaluation.amber.constants import GENERATIVE_TYPE, TRUTH_NO, TRUTH_YES
-from evaluation.amber.similarity import (
-    ExactSimilarity,
-    SimilarityBackend,
-    TableSimilarity,
-    parse_backend_name,
+from benchmarks_data.amber_types import (
+    GENERATIVE_TYPE,
+    TRUTH_NO,
+    TRUTH_YES,
+    AmberAnnotation,
+    AmberData,
+    AmberResponse,
 )
-from evaluation.amber.spacy_backends import SpacySimilarity, SpacyVectorsSimilarity
-from evaluation.amber.types import AmberAnnotation, AmberData, AmberResponse
+from benchmarks_data.store import DataError, data_file, loads
 
 BENCH = "amber"
 ANNOTATIONS = "data/annotations.json"
@@ -316,20 +315,3 @@ def load_similarity_table(path: str | os.PathLike) -> dict[str, dict[str, float]
                 )
         table[first] = {second: float(value) for second, value in row.items()}
     return table
-
-
-def parse_similarity_spec(spec: str) -> SimilarityBackend:
-    """A backend from ``spacy[:MODEL]`` (official: ``spacy:en_core_web_lg``; MODEL a name or a model folder;
-    the values are read from the model's vectors), ``spacy-pipeline[:MODEL]`` (the same values from the full
-    pipeline), ``exact`` or ``table:PATH``.
-
-    Nothing heavy happens here: the model is read (or spaCy imported) only when scoring starts.
-    """
-    kind, arg = parse_backend_name(spec)
-    if kind == "spacy":
-        return SpacyVectorsSimilarity(model=arg)
-    if kind == "spacy-pipeline":
-        return SpacySimilarity(model=arg)
-    if kind == "exact":
-        return ExactSimilarity()
-    return TableSimilarity(load_similarity_table(arg), source=arg)

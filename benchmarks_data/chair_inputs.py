@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks_data.coco_vocab import ORIGINAL, REFINED, CocoVocabulary, build_vocabulary
 from benchmarks_data.store import DataError, data_file, loads
-from evaluation.chair.vocab import ORIGINAL, REFINED, CocoVocabulary, build_vocabulary
 
 BENCH = "object_halbench"
 SYNONYMS_FILES = {ORIGINAL: "vocab/synonyms.txt", REFINED: "vocab/synonyms_refine.txt"}

@@ -117,7 +117,7 @@ def check_out_file(path: str, flag: str = "--out") -> None:
 
 
 def _run_build_gt(args: argparse.Namespace) -> int:
-    from benchmarks_data.coco import build_gt_objects_file
+    from evaluation.benches.coco_gt import build_gt_objects_file
 
     check_out_file(args.out)
 

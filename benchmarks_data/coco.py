@@ -7,13 +7,12 @@ Two sources give ``{image id: frozenset of COCO classes}``:
   derived from ``kchaosun/THUNLP_Multimodal_Excercise`` @ 4edc444 ``data/chair_300.pkl``), or its subset file
   ``gt/gt_objects_maxlinn_subsets.json`` (``{"object_halbench_300": {...}, "opera_coco500": {...}}``);
 * the COCO annotation folder (``instances_{train,val}2014.json`` + ``captions_{train,val}2014.json``, read
-  with pycocotools): the class of every instance annotation, united with the classes ``caption_to_words``
-  finds in every reference caption, train and val combined, as ``shikiw/OPERA`` @ 61426ef ``chair.py``
-  ``CHAIR.get_annotations`` (variant "maxlinn": original synonyms, POS-tagged lemmas) and ``RLHF-V/RLAIF-V`` @
-  83d917b ``eval/eval_gpt_obj_halbench.py`` (variant "rlhfv": refined synonyms, noun lemmas) do.
+  with pycocotools): this module reads the class of every instance annotation (:func:`instance_classes`) and
+  every reference caption (:func:`reference_captions`); :mod:`evaluation.benches.coco_gt` unites them with the
+  classes CHAIR's word pipeline finds in the captions, as the official scripts do.
 
-``build_gt_objects_file`` writes the second in the byte layout of the first (sorted keys and lists, gzip with
-mtime 0), so the same annotations always give the same sha256.
+:func:`serialise_gt` is the byte layout of the first (sorted keys and lists, gzip with mtime 0), so the same
+annotations always give the same sha256.
 """
 
 from __future__ import annotations
@@ -28,17 +27,14 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
-from benchmarks_data.chair_inputs import BENCH, load_vocabulary
+from benchmarks_data.chair_inputs import BENCH
+from benchmarks_data.coco_vocab import CocoVocabulary
 from benchmarks_data.derive import serialise_gt_objects
 from benchmarks_data.store import DataError, data_file, loads
-from evaluation.chair.vocab import ORIGINAL, REFINED, CocoVocabulary
-from evaluation.chair.words import LEMMA_NOUN, LEMMA_POS, captions_to_words
-from uedpo.io import atomic_write_bytes
 
 GT_OBJECTS_FILE = "gt/coco2014_gt_objects_maxlinn.json.gz"
 GT_SUBSETS_FILE = "gt/gt_objects_maxlinn_subsets.json"
 GT_SUBSETS = ("object_halbench_300", "opera_coco500")
-GT_VARIANTS = {"maxlinn": (ORIGINAL, LEMMA_POS), "rlhfv": (REFINED, LEMMA_NOUN)}
 COCO_SPLITS = ("val", "train")  # official combine_coco_*: val annotations first, then train
 COCO_FIX = (
     "download annotations_trainval2014.zip from http://images.cocodataset.org/annotations/ and unzip "
@@ -196,71 +192,6 @@ def reference_captions(coco_dir: Path, image_ids: Collection[int] | None) -> lis
     return captions
 
 
-def gt_objects_from_coco(
-    coco_dir: str | os.PathLike,
-    variant: str = "maxlinn",
-    image_ids: Collection[int] | None = None,
-    data_dir: str | os.PathLike | None = None,
-    progress: bool | None = None,
-) -> GtObjects:
-    """``{image id: classes}`` from the COCO annotation folder (see the module docstring).
-
-    ``image_ids`` restricts the work to those images. Variant "rlhfv" gives each of them an entry (empty if
-    nothing is annotated), as RLHF-V does; "maxlinn" gives entries only to annotated images, as Maxlinn's
-    ``defaultdict`` (so a caption loader can refuse unknown ids).
-    """
-    if variant not in GT_VARIANTS:
-        raise ValueError(f"unknown GT variant {variant!r}; use one of {', '.join(GT_VARIANTS)}")
-    vocab_variant, mode = GT_VARIANTS[variant]
-    vocab = load_vocabulary(vocab_variant, data_dir)
-    coco_dir = Path(coco_dir)
-    wanted = None if image_ids is None else set(image_ids)
-    objects = instance_classes(coco_dir, vocab, wanted)
-    captions = reference_captions(coco_dir, wanted)
-    found = captions_to_words([c for _, c in captions], vocab, mode, progress=progress)
-    for (image_id, _), words in zip(captions, found, strict=True):
-        objects.setdefault(image_id, set()).update(words.node_words)
-    if (
-        variant == "rlhfv"
-    ):  # RLHF-V: imid_to_objects = {imid: [] for imid in imids}; Maxlinn has no such entry
-        for image_id in wanted or ():
-            objects.setdefault(image_id, set())
-    return {image_id: frozenset(classes) for image_id, classes in objects.items()}
-
-
-def gt_objects(
-    source: str | os.PathLike | None = None,
-    image_ids: Collection[int] | None = None,
-    variant: str = "maxlinn",
-    data_dir: str | os.PathLike | None = None,
-    progress: bool | None = None,
-) -> GtObjects:
-    """Ground truth from ``source``: a COCO annotation folder (built for ``variant``), a GT objects file, or
-    None for the data directory's Maxlinn file (only the ``maxlinn`` variant exists as a file there)."""
-    if source is not None and Path(source).is_dir():
-        return gt_objects_from_coco(source, variant, image_ids, data_dir, progress)
-    if source is None and variant != "maxlinn":
-        raise DataError(
-            f"no {variant} ground-truth file in the data directory; pass the COCO 2014 annotation "
-            f"folder instead ({COCO_FIX})"
-        )
-    return load_gt_objects(source, image_ids, data_dir)
-
-
 def serialise_gt(gt: GtObjects | dict[int, Iterable[str]]) -> bytes:
     """The GT-objects gzip bytes (sorted keys and class lists, mtime 0): deterministic."""
     return serialise_gt_objects({str(image_id): sorted(classes) for image_id, classes in gt.items()})
-
-
-def build_gt_objects_file(
-    coco_dir: str | os.PathLike,
-    out_path: str | os.PathLike,
-    variant: str = "maxlinn",
-    data_dir: str | os.PathLike | None = None,
-    progress: bool | None = None,
-) -> Path:
-    """Build the GT objects of every annotated COCO 2014 image and write them atomically to ``out_path``."""
-    gt = gt_objects_from_coco(coco_dir, variant, None, data_dir, progress)
-    out_path = Path(out_path)
-    atomic_write_bytes(out_path, serialise_gt(gt))
-    return out_path

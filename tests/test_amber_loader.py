@@ -18,7 +18,7 @@ from benchmarks_data.amber import (
 )
 from benchmarks_data.store import DataError, bench_sha256s
 from evaluation.amber import AmberResponse
-from evaluation.amber.constants import DENOMINATOR_SEED, SCORE_SEED
+from evaluation.amber.constants import DENOMINATOR_SEED, SCORE_SEED, bucket_of
 from evaluation.amber.reference import seeded_counters
 
 FILES = (
@@ -48,7 +48,7 @@ def test_load_real_amber():
         "range",
         "individual",
     }
-    assert data.annotations[1005].bucket == "state" and data.annotations[15220].bucket == "relation"
+    assert bucket_of(data.annotations[1005].type) == "state" and bucket_of(data.annotations[15220].type) == "relation"
     assert data.annotations[68].truth.count("mountain") == 2  # duplicates kept, in file order
 
 

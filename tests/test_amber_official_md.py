@@ -16,9 +16,10 @@ import textwrap
 import pytest
 from conftest import REPO, need_data, need_nltk, need_spacy_md
 
-from benchmarks_data.amber import load_amber, load_amber_responses, parse_similarity_spec
+from benchmarks_data.amber import load_amber, load_amber_responses
 from evaluation.amber import SpacySimilarity, SpacyVectorsSimilarity, score_amber
 from evaluation.amber.official_stdout import parse_official_stdout
+from evaluation.benches.amber import parse_similarity_spec
 
 OFFICIAL_MD = "amber/validation/official_md/"
 FILES = ("responses_all.json", "official_stdout_all.txt", "official_per_item_generative.jsonl")

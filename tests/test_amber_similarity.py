@@ -14,7 +14,7 @@ import types
 
 import pytest
 
-from benchmarks_data.amber import load_similarity_table, parse_similarity_spec
+from benchmarks_data.amber import load_similarity_table
 from benchmarks_data.store import DataError
 from evaluation.amber import (
     AmberAnnotation,
@@ -29,6 +29,7 @@ from evaluation.amber import (
     build_similarity_table,
     score_amber,
 )
+from evaluation.benches.amber import parse_similarity_spec
 
 
 class FakeDoc:

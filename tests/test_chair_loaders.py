@@ -9,15 +9,9 @@ import pytest
 from conftest import need_data, need_nltk
 
 from benchmarks_data.chair_inputs import load_captions, load_vocabulary, parse_coco_image_id
-from benchmarks_data.coco import (
-    build_gt_objects_file,
-    gt_objects,
-    gt_objects_from_coco,
-    load_gt_objects,
-    load_gt_subset,
-    serialise_gt,
-)
+from benchmarks_data.coco import load_gt_objects, load_gt_subset, serialise_gt
 from benchmarks_data.store import DataError
+from evaluation.benches.coco_gt import build_gt_objects_file, gt_objects, gt_objects_from_coco
 
 
 def _jsonl(path, rows):

@@ -27,8 +27,9 @@ import pytest
 from conftest import need_data, need_nltk
 
 from benchmarks_data.chair_inputs import load_captions, load_vocabulary
-from benchmarks_data.coco import GT_OBJECTS_FILE, gt_objects
+from benchmarks_data.coco import GT_OBJECTS_FILE
 from benchmarks_data.objhal import QUESTIONS_FILE, load_objhal_answers, load_objhal_questions
+from evaluation.benches.coco_gt import gt_objects
 from evaluation.chair import score_chair, score_objhal_text
 from evaluation.chair.objhal import ObjHalItem, ObjHalResult
 

@@ -12,7 +12,7 @@ import json
 import pytest
 from conftest import need_data
 
-from evaluation.chair.vocab import (
+from benchmarks_data.coco_vocab import (
     MAXLINN_EMPTY_FIRST_ENTRY,
     ORIGINAL,
     ORIGINAL_DEAD_ENTRIES,

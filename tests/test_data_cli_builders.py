@@ -35,7 +35,8 @@ def test_build_gt_missing_folder_exits_2(tmp_path, capsys):
 
 def test_amber_similarity_writes_a_table_the_table_backend_reads(tmp_path, monkeypatch):
     root = need_data("amber/data/relation.json", "amber/data/annotations.json")
-    from benchmarks_data.amber import load_amber, parse_similarity_spec
+    from benchmarks_data.amber import load_amber
+    from evaluation.benches.amber import parse_similarity_spec
 
     words = sorted(load_amber(root).vocabulary)
     first, second = words[0], words[1]

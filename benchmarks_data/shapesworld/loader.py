@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks_data.amber_types import AmberAnnotation, AmberData
 from benchmarks_data.shapesworld.benchmark import (
     ANNOTATIONS,
     ATTRIBUTE_TYPE,
@@ -36,7 +37,6 @@ from benchmarks_data.shapesworld.benchmark import (
 )
 from benchmarks_data.shapesworld.scene import SHAPES, Scene, scene_from_dict
 from benchmarks_data.store import DataError
-from evaluation.amber.types import AmberAnnotation, AmberData
 
 REGENERATE = "regenerate it with `python -m benchmarks_data.shapesworld --out DIR --overwrite`"
 

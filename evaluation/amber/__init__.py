@@ -1,6 +1,7 @@
 """AMBER scorer with official parity (``junyangwang0410/AMBER`` @ 534babf6bbfcce2e735c26289dedfb21cef3c939,
 ``inference.py``). Load data with ``benchmarks_data.amber``; score with :func:`score_amber`."""
 
+from benchmarks_data.amber_types import AmberAnnotation, AmberData, AmberResponse
 from evaluation.amber.discriminative import normalize_answer
 from evaluation.amber.nlp import (
     NltkDataError,
@@ -21,7 +22,6 @@ from evaluation.amber.similarity import (
     build_similarity_table,
 )
 from evaluation.amber.spacy_backends import SpacySimilarity, SpacyVectorsSimilarity
-from evaluation.amber.types import AmberAnnotation, AmberData, AmberResponse
 
 __all__ = [
     "AmberAnnotation",

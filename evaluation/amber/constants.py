@@ -7,6 +7,8 @@ changes the printed numbers; a "clean" behaviour belongs behind an explicit, nam
 
 from __future__ import annotations
 
+from benchmarks_data.amber_types import GENERATIVE_TYPE, TRUTH_NO, TRUTH_YES  # noqa: F401 (re-exported)
+
 # data/metrics.txt seeds every `*_num` counter with 0.001 (and every `*_score` with 0), so an empty bucket
 # prints 0.0 instead of raising, and e.g. Hal = 100 - nh / (N + 0.001) * 100. The seed is added ONCE per run
 # (lmms-eval's port re-seeds per item and drifts; we do not).
@@ -27,9 +29,8 @@ NOUN_TAG_PREFIX = "NN"
 # Discriminative answers are compared with `==`: exact, case-sensitive, no stripping.
 ANSWER_YES = "Yes"
 ANSWER_NO = "No"
-# Truth labels in annotations.json are lower case.
-TRUTH_YES = "yes"
-TRUTH_NO = "no"
+# Truth labels in annotations.json are lower case: TRUTH_YES / TRUTH_NO (and GENERATIVE_TYPE) are the data
+# format, named with the record types in benchmarks_data.amber_types and re-exported here.
 # P/R/F1 treat "No" as the positive class: Precision = (answered No and truth no) / answered No,
 # Recall = (answered No and truth no) / truth no.
 
@@ -37,8 +38,6 @@ TRUTH_NO = "no"
 # except existence ("hallucination_F1"), where the official code writes 0.001.
 F1_EPSILON = 0.0001
 EXISTENCE_F1_EPSILON = 0.001
-
-GENERATIVE_TYPE = "generative"
 
 # Discriminative bucket of each annotation type. The official if-chain sends every type it does not name
 # (both "discriminative-relation" and "relation") to the relation ("asso") counters.
@@ -50,6 +49,11 @@ TYPE_TO_BUCKET: dict[str, str] = {
     "discriminative-hallucination": EXISTENCE,
 }
 FALLBACK_BUCKET = RELATION
+
+
+def bucket_of(annotation_type: str) -> str:
+    """The discriminative bucket (``state``/``number``/``action``/``existence``/``relation``) of a type."""
+    return TYPE_TO_BUCKET.get(annotation_type, FALLBACK_BUCKET)
 # The attribute section pools the three sub-buckets by ADDING their counters, seeds included, so its
 # denominators start at 3 * 0.001 (`as_..._num + an_..._num + aa_..._num`).
 ATTRIBUTE_SUB_BUCKETS: tuple[str, ...] = (STATE, NUMBER, ACTION)

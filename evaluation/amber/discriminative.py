@@ -18,6 +18,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+from benchmarks_data.amber_types import AmberAnnotation
 from evaluation.amber.constants import (
     ANSWER_NO,
     ANSWER_YES,
@@ -29,9 +30,9 @@ from evaluation.amber.constants import (
     SCORE_SEED,
     TRUTH_NO,
     TRUTH_YES,
+    bucket_of,
 )
 from evaluation.amber.records import DiscriminativeRecord
-from evaluation.amber.types import AmberAnnotation
 
 
 def normalize_answer(response: str) -> str:
@@ -56,7 +57,7 @@ def judge_answer(annotation: AmberAnnotation, response: str, normalize: bool = F
     return DiscriminativeRecord(
         id=annotation.id,
         type=annotation.type,
-        bucket=annotation.bucket,
+        bucket=bucket_of(annotation.type),
         truth=str(truth),
         response=response,
         answer=answer,

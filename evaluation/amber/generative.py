@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from benchmarks_data.amber_types import AmberAnnotation, AmberData
 from evaluation.amber.constants import DENOMINATOR_SEED, ROUND_DIGITS, SCORE_SEED
 from evaluation.amber.records import (
     EXACT_SAFE,
@@ -33,7 +34,6 @@ from evaluation.amber.records import (
     MentionRecord,
 )
 from evaluation.amber.similarity import SimilarWords
-from evaluation.amber.types import AmberAnnotation, AmberData
 
 
 @dataclass(frozen=True)

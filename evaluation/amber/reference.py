@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from benchmarks_data.amber_types import AmberData, AmberResponse
 from evaluation.amber.constants import (
     DENOMINATOR_SEED,
     EXISTENCE_F1_EPSILON,
@@ -18,7 +19,6 @@ from evaluation.amber.constants import (
     SCORE_SEED,
     SIMILARITY_THRESHOLD,
 )
-from evaluation.amber.types import AmberData, AmberResponse
 
 # Official counter prefixes per annotation type; every other type goes to "asso" (relation).
 _PREFIX = {

@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from benchmarks_data.amber_types import AmberData, AmberResponse
 from evaluation.amber.constants import (
     ATTRIBUTE_SECTION,
     ATTRIBUTE_SUB_BUCKETS,
@@ -36,7 +37,6 @@ from evaluation.amber.nlp import official_noun_extractor
 from evaluation.amber.records import DiscriminativeRecord, GenerativeRecord
 from evaluation.amber.similarity import SimilarityBackend, SimilarWords
 from evaluation.amber.spacy_backends import SpacyVectorsSimilarity
-from evaluation.amber.types import AmberData, AmberResponse
 from evaluation.results import BenchResult
 
 

@@ -15,7 +15,7 @@ word vectors without running spaCy, identical by test: :mod:`evaluation.amber.sp
 ``spacy-pipeline[:MODEL]`` (the same values from the real ``nlp(w1).similarity(nlp(w2))`` call),
 :class:`ExactSimilarity` (``exact``: equal strings only) and :class:`TableSimilarity` (``table:PATH``, e.g.
 from :func:`build_similarity_table`). Reading a table file is the loader's job
-(``benchmarks_data.amber.load_similarity_table`` / ``parse_similarity_spec``).
+(``benchmarks_data.amber.load_similarity_table``; ``evaluation.benches.amber.parse_similarity_spec``).
 """
 
 from __future__ import annotations

@@ -5,18 +5,38 @@ from __future__ import annotations
 from argparse import Namespace
 from typing import Any
 
-from benchmarks_data.amber import (
-    N_GENERATIVE,
-    load_amber,
-    load_amber_responses,
-    parse_similarity_spec,
-)
+from benchmarks_data.amber import N_GENERATIVE, load_amber, load_amber_responses, load_similarity_table
 from benchmarks_data.store import bench_sha256s, require_verified
 from evaluation.amber import SimilarityBackendError, amber_versions, score_amber
+from evaluation.amber.similarity import (
+    ExactSimilarity,
+    SimilarityBackend,
+    TableSimilarity,
+    parse_backend_name,
+)
+from evaluation.amber.spacy_backends import SpacySimilarity, SpacyVectorsSimilarity
 from evaluation.benches import Scored, UsageError, check_coverage, label_partial
 
 OFFICIAL_SIMILARITY = "spacy:en_core_web_lg"
 BENCHES = {"amber": "all", "amber-g": "generative", "amber-d": "discriminative"}
+
+
+
+def parse_similarity_spec(spec: str) -> SimilarityBackend:
+    """A backend from ``spacy[:MODEL]`` (official: ``spacy:en_core_web_lg``; MODEL a name or a model folder;
+    the values are read from the model's vectors), ``spacy-pipeline[:MODEL]`` (the same values from the full
+    pipeline), ``exact`` or ``table:PATH``.
+
+    Nothing heavy happens here: the model is read (or spaCy imported) only when scoring starts.
+    """
+    kind, arg = parse_backend_name(spec)
+    if kind == "spacy":
+        return SpacyVectorsSimilarity(model=arg)
+    if kind == "spacy-pipeline":
+        return SpacySimilarity(model=arg)
+    if kind == "exact":
+        return ExactSimilarity()
+    return TableSimilarity(load_similarity_table(arg), source=arg)
 
 
 def _selects(bench: str, item_id: int) -> bool:

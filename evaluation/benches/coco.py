@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks_data.chair_inputs import load_captions, load_vocabulary, read_json_records
-from benchmarks_data.coco import gt_objects, load_gt_subset
+from benchmarks_data.coco import load_gt_subset
 from benchmarks_data.objhal import load_objhal_answers, load_objhal_questions
 from benchmarks_data.store import bench_sha256s, require_verified
 from evaluation.benches import Scored, UsageError, check_coverage, label_partial
+from evaluation.benches.coco_gt import gt_objects
 from evaluation.benches.judging import judge_client, judge_config_record
 from evaluation.chair import LEMMA_POS, nlp_versions
 from evaluation.chair.chair import score_chair

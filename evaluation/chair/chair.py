@@ -26,8 +26,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks_data.coco_vocab import ORIGINAL, CocoVocabulary
 from evaluation.chair.nlp import NltkPipeline
-from evaluation.chair.vocab import ORIGINAL, CocoVocabulary
 from evaluation.chair.words import LEMMA_POS, CaptionWords, captions_to_words
 from evaluation.results import BenchResult
 

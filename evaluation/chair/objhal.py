@@ -32,11 +32,11 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks_data.coco_vocab import CocoVocabulary
 from evaluation.chair.chair import EMPTY_RATIO, check_image_ids, check_texts
 from evaluation.chair.nlp import NltkPipeline
 from evaluation.chair.objhal_prompt import is_short_answer
 from evaluation.chair.objhal_refine import CHUNKER_SPACY, Chunker, load_chunker, refine_objects
-from evaluation.chair.vocab import CocoVocabulary
 from evaluation.chair.words import LEMMA_NOUN, CaptionWords, captions_to_words, coco_mentions
 from evaluation.results import BenchResult
 

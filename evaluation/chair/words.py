@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from benchmarks_data.coco_vocab import CocoVocabulary
 from evaluation.chair.morphy import ADJ, ADV, NOUN, VERB
 from evaluation.chair.nlp import NltkPipeline, load_pipeline
-from evaluation.chair.vocab import CocoVocabulary
 
 LEMMA_POS = "pos"  # POS-tagged WordNet lemmas (Maxlinn CHAIR)
 LEMMA_NOUN = "noun"  # WordNet noun lemmas, no tagger (RLHF-V Object HalBench)

@@ -1,5 +1,8 @@
 """COCO object vocabulary for CHAIR: synonyms -> class ("node word"), and the double-word rules.
 
+The record type the loader builds from the synonym files (:func:`benchmarks_data.chair_inputs.load_vocabulary`)
+and the scorers read (:mod:`evaluation.chair`); it parses text, never reads files.
+
 Sources (the synonym lists themselves are third-party data, read from the data directory, never embedded):
 
 * ``"original"``: ``shikiw/OPERA`` @ 61426efe4e2e53207f32d9112a86ba5f8364d1d9 ``chair.py`` (the Maxlinn port

@@ -1,4 +1,5 @@
-"""Input data types for the AMBER scorer (built by ``benchmarks_data.amber``; never read files here).
+"""AMBER's record types, built by the loader :mod:`benchmarks_data.amber` (which reads the files) and read by
+the scorer :mod:`evaluation.amber` (which imports only this module from the data layer).
 
 Mirrors ``junyangwang0410/AMBER`` @ 534babf6bbfcce2e735c26289dedfb21cef3c939 ``data/``: ``annotations.json``
 (one record per query id), ``relation.json`` (object -> associated words) and ``safe_words.txt``.
@@ -9,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from evaluation.amber.constants import FALLBACK_BUCKET, GENERATIVE_TYPE, TYPE_TO_BUCKET
+# Values of annotations.json: the generative records' ``type``, and the discriminative ``truth`` labels (lower
+# case; the official scorer compares answers "Yes"/"No" with them, evaluation.amber.constants).
+GENERATIVE_TYPE = "generative"
+TRUTH_YES = "yes"
+TRUTH_NO = "no"
 
 
 @dataclass(frozen=True)
@@ -29,13 +34,6 @@ class AmberAnnotation:
     @property
     def is_generative(self) -> bool:
         return self.type == GENERATIVE_TYPE
-
-    @property
-    def bucket(self) -> str:
-        """The discriminative bucket (``state``/``number``/``action``/``existence``/``relation``)."""
-        if self.is_generative:
-            raise ValueError(f"AMBER id {self.id} is generative and has no discriminative bucket")
-        return TYPE_TO_BUCKET.get(self.type, FALLBACK_BUCKET)
 
 
 @dataclass(frozen=True)
