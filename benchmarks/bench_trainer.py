@@ -175,9 +175,9 @@ def prepare(args, root: Path) -> dict[str, tuple]:
 def measure_times(steps: dict[str, tuple], repeats: int) -> dict[str, float]:
     """Median seconds per step, plus one no-grad forward (the floor's extra pass)."""
     trainer = steps["dpo"][3]
-    batch = trainer._prepare_inputs(trainer.data_collator(list(trainer.train_dataset.rows)))
-
-    chosen = chosen_rows(batch, len(trainer.train_dataset.rows))
+    rows = list(trainer.train_dataset)
+    batch = trainer._prepare_inputs(trainer.data_collator(rows))
+    chosen = chosen_rows(batch, len(rows))
 
     @torch.no_grad()
     def forward() -> None:
