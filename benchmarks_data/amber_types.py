@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from uedpo.errors import InputError
+
 # Values of annotations.json: the generative records' ``type``, and the discriminative ``truth`` labels (lower
 # case; the official scorer compares answers "Yes"/"No" with them, evaluation.amber.constants).
 GENERATIVE_TYPE = "generative"
@@ -54,7 +56,7 @@ class AmberData:
         try:
             return self.annotations[item_id]
         except KeyError:
-            raise ValueError(
+            raise InputError(
                 f"AMBER id {item_id} is not in the annotations ({len(self.annotations)} ids loaded); "
                 "fix the response's id or load the full benchmark"
             ) from None

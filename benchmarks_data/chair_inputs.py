@@ -20,6 +20,7 @@ from typing import Any
 
 from benchmarks_data.coco_vocab import ORIGINAL, REFINED, CocoVocabulary, build_vocabulary
 from benchmarks_data.store import DataError, data_file, loads
+from uedpo.errors import InputError
 
 BENCH = "object_halbench"
 SYNONYMS_FILES = {ORIGINAL: "vocab/synonyms.txt", REFINED: "vocab/synonyms_refine.txt"}
@@ -42,7 +43,7 @@ class CaptionRecord:
 def parse_coco_image_id(value: Any) -> int:
     """An int image id from an int, a digit string or a COCO file name; ``ValueError`` otherwise."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not an image id")
+        raise InputError(f"{value!r} is not an image id")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
@@ -52,7 +53,7 @@ def parse_coco_image_id(value: Any) -> int:
         match = COCO_FILE_NAME.search(text)
         if match:
             return int(match.group(1))
-    raise ValueError(
+    raise InputError(
         f"{value!r} is not a COCO image id (an int or a name like COCO_val2014_000000123456.jpg)"
     )
 
@@ -148,6 +149,6 @@ def load_captions(
 def load_vocabulary(variant: str = ORIGINAL, data_dir: str | os.PathLike | None = None) -> CocoVocabulary:
     """The COCO vocabulary of ``variant`` ("original": CHAIR; "refined": Object HalBench)."""
     if variant not in SYNONYMS_FILES:
-        raise ValueError(f"unknown vocabulary variant {variant!r}; use one of {', '.join(SYNONYMS_FILES)}")
+        raise InputError(f"unknown vocabulary variant {variant!r}; use one of {', '.join(SYNONYMS_FILES)}")
     path = data_file(BENCH, SYNONYMS_FILES[variant], data_dir)
     return build_vocabulary(path.read_text(encoding="utf-8"), variant)

@@ -22,6 +22,7 @@ from typing import Any
 
 from benchmarks_data import store
 from benchmarks_data.manifest import BENCHES
+from uedpo.errors import InputError
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -201,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if root and Path(root).exists() and not Path(root).is_dir():
             raise store.DataError(f"--data-dir {root}: is a file, not a directory; pass the benchmark data folder")
         return args.handler(args)
-    except (store.DataError, ValueError) as exc:
+    except InputError as exc:  # DataError and every other input error; a bug keeps its traceback
         print(f"uedpo-data: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except RecursionError:

@@ -31,6 +31,7 @@ from benchmarks_data.chair_inputs import BENCH
 from benchmarks_data.coco_vocab import CocoVocabulary
 from benchmarks_data.derive import serialise_gt_objects
 from benchmarks_data.store import DataError, data_file, loads
+from uedpo.errors import InputError
 
 GT_OBJECTS_FILE = "gt/coco2014_gt_objects_maxlinn.json.gz"
 GT_SUBSETS_FILE = "gt/gt_objects_maxlinn_subsets.json"
@@ -132,7 +133,7 @@ def load_gt_subset(
 ) -> GtObjects:
     """One subset ("object_halbench_300" or "opera_coco500") of ``gt_objects_maxlinn_subsets.json``."""
     if subset not in GT_SUBSETS:
-        raise ValueError(f"unknown GT subset {subset!r}; use one of {', '.join(GT_SUBSETS)}")
+        raise InputError(f"unknown GT subset {subset!r}; use one of {', '.join(GT_SUBSETS)}")
     path = Path(path) if path is not None else data_file(BENCH, GT_SUBSETS_FILE, data_dir)
     try:
         tables = loads(path.read_text(encoding="utf-8"))

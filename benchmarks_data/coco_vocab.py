@@ -31,6 +31,8 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from uedpo.errors import InputError
+
 ORIGINAL = "original"
 REFINED = "refined"
 VARIANTS = (ORIGINAL, REFINED)
@@ -128,7 +130,7 @@ def _synonym_lines(synonyms_text: str, variant: str) -> list[list[str]]:
 def build_vocabulary(synonyms_text: str, variant: str = ORIGINAL) -> CocoVocabulary:
     """The vocabulary of ``variant`` ("original" or "refined") from the text of its synonyms file."""
     if variant not in VARIANTS:
-        raise ValueError(f"unknown vocabulary variant {variant!r}; use one of {', '.join(VARIANTS)}")
+        raise InputError(f"unknown vocabulary variant {variant!r}; use one of {', '.join(VARIANTS)}")
     objects: list[str] = []
     synonym_to_class: dict[str, str] = {}
     for items in _synonym_lines(synonyms_text, variant):

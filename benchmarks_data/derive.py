@@ -21,6 +21,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from uedpo.errors import InputError
+
 # The THUNLP answer file keeps the model's chat prefix on every question; the prompt starts after it.
 THUNLP_IMAGE_PREFIX = "<image>./</image>"
 
@@ -36,7 +38,7 @@ def objhal_questions(answers_jsonl: Path) -> bytes:
     for n, rec in enumerate(_jsonl(answers_jsonl), start=1):
         question = rec["question"]
         if not question.startswith(THUNLP_IMAGE_PREFIX):
-            raise ValueError(f"{answers_jsonl}: line {n} question lacks {THUNLP_IMAGE_PREFIX!r}; "
+            raise InputError(f"{answers_jsonl}: line {n} question lacks {THUNLP_IMAGE_PREFIX!r}; "
                              "is this the THUNLP beam_search_objhal_bench_answer.jsonl?")
         row = {"idx": rec["idx"], "org_idx": rec["metainfos"]["org_idx"], "image_id": rec["image_id"],
                "question": question[len(THUNLP_IMAGE_PREFIX):]}
@@ -53,7 +55,7 @@ def maxlinn_gt_subsets(gt_gz: Path, questions_jsonl: Path, opera_jsonl: Path) ->
         ids = [str(rec["image_id"]) for rec in _jsonl(path)]
         missing = [i for i in ids if i not in gt]
         if missing:
-            raise ValueError(f"{path}: image ids {missing[:3]} have no GT objects in {gt_gz}")
+            raise InputError(f"{path}: image ids {missing[:3]} have no GT objects in {gt_gz}")
         return {i: gt[i] for i in ids}
 
     out = {"object_halbench_300": subset(questions_jsonl), "opera_coco500": subset(opera_jsonl)}

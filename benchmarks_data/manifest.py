@@ -18,13 +18,15 @@ from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any
 
+from uedpo.errors import InputError
+
 BENCHES: tuple[str, ...] = ("amber", "object_halbench", "mmhal", "pope")
 SCHEMA_VERSION = 1
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A packaged manifest is malformed (a bug in this package, not in the user's data)."""
 
 
@@ -135,7 +137,7 @@ def parse_manifest(raw: dict[str, Any]) -> Manifest:
 def load_manifest(bench: str) -> Manifest:
     """The packaged manifest of ``bench`` (one of ``BENCHES``)."""
     if bench not in BENCHES:
-        raise ValueError(f"unknown benchmark {bench!r}; choose one of: {', '.join(BENCHES)}")
+        raise InputError(f"unknown benchmark {bench!r}; choose one of: {', '.join(BENCHES)}")
     text = (resources.files("benchmarks_data") / "manifests" / f"{bench}.json").read_text("utf-8")
     manifest = parse_manifest(json.loads(text))
     _check(manifest.name == bench, bench, f"name is {manifest.name!r}")

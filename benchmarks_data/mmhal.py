@@ -194,7 +194,7 @@ def load_reviews(path: str | os.PathLike, n_expected: int) -> list[Any]:
     """Saved judge replies (JSON list, or ``*.jsonl`` with one per line), unparsed; must number ``n_expected``.
 
     Items are chat-completion objects as the official ``eval_gpt_mmhal.py --evaluation`` saves them, or plain
-    strings; ``evaluation.mmhal.reviews`` interprets them.
+    strings; ``evaluation.benches.mmhal_reviews`` interprets them.
     """
     path = Path(path)
     raw = _read_jsonl(path) if path.suffix == ".jsonl" else _read_json(path)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks_data.store import DataError, data_file, loads
+from uedpo.errors import InputError
 
 BENCH = "pope"
 SPLITS = ("random", "popular", "adversarial")  # the POPE paper's order
@@ -92,9 +93,9 @@ def offset_id(split: str, question_id: int) -> int:
 
 def question_relpath(version: str, split: str) -> str:
     if version not in VERSIONS:
-        raise ValueError(f"unknown POPE data version {version!r}; choose one of: {', '.join(VERSIONS)}")
+        raise InputError(f"unknown POPE data version {version!r}; choose one of: {', '.join(VERSIONS)}")
     if split not in SPLITS:
-        raise ValueError(f"unknown POPE split {split!r}; choose one of: {', '.join(SPLITS)}")
+        raise InputError(f"unknown POPE split {split!r}; choose one of: {', '.join(SPLITS)}")
     return f"{VERSIONS[version]}/coco_pope_{split}.json"
 
 

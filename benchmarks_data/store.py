@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from benchmarks_data.derive import RECIPES
 from benchmarks_data.manifest import BENCHES, ImageSet, ManifestFile, load_manifest
+from uedpo.errors import InputError
 from uedpo.io import new_file_mode
 
 __all__ = [
@@ -45,7 +46,7 @@ DOWNLOAD_TIMEOUT_S = 60
 Opener = Callable[[str], BinaryIO]
 
 
-class DataError(Exception):
+class DataError(InputError):
     """A benchmark file is missing, corrupt or malformed; the message says which and how to fix it."""
 
 
@@ -240,11 +241,11 @@ def _atomic_write(target: Path, chunks: Iterable[bytes], entry: ManifestFile) ->
             for chunk in chunks:
                 size += len(chunk)
                 if size > entry.bytes:  # stop early: a wrong or hostile response can be huge
-                    raise ValueError(f"more than the expected {entry.bytes} bytes")
+                    raise InputError(f"more than the expected {entry.bytes} bytes")
                 digest.update(chunk)
                 fh.write(chunk)
         if digest.hexdigest() != entry.sha256:
-            raise ValueError(f"sha256 mismatch (expected {entry.sha256[:12]}…, got "
+            raise InputError(f"sha256 mismatch (expected {entry.sha256[:12]}…, got "
                              f"{digest.hexdigest()[:12]}…, {size} bytes)")
         os.replace(tmp, target)
     except BaseException:

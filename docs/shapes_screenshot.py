@@ -1,6 +1,6 @@
 """Screenshot of the token inspector on the ShapesWorld demo (docs/img/shapes-inspector.png, README).
 
-    python -m uedpo.shapes_pairs --ckpt shapes-demo --out runs/shapes-pairs --n-images 200
+    python -m benchmarks_data.shapesworld.model_pairs --ckpt shapes-demo --out runs/shapes-pairs --n-images 200
     python docs/shapes_screenshot.py --pairs runs/shapes-pairs/pairs.jsonl
 
 Opens ``uedpo-inspect --ckpt shapes-demo --samples <pairs>`` (images under ``<pairs dir>/images`` as ``write_preference_pairs`` writes them; first pair whose rejected caption names a bias

@@ -77,12 +77,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evaluation.benches import UsageError, family
+from evaluation.benches import UsageError, benchmark_names, family, get_benchmark
 from evaluation.generation import check_settings
 from uedpo.io import IncompleteSetError, atomic_write_jsonl, check_member, publish_set
 
-SUPPORTED = ("amber", "amber-g", "chair", "objhal", "shapes", "shapes-faint")
-SHAPES_BENCHES = ("shapes", "shapes-faint")
 STATUSES = ("hallucinated", "missed", "grounded")
 # The row format the inspector opens; every row has these fields first (extra ones follow).
 ROW_FIELDS = ("bench", "id", "status", "word", "tokens", "u", "delta", "p_clear", "p_blurred", "type", "verdict",
@@ -183,25 +181,6 @@ def english_probe(response: str, obj: str) -> tuple[str, int, int]:
     return text, len(head), len(head) + len(obj)
 
 
-def shapes_probe(response: str, colour: str, shape: str) -> tuple[str, int, int, str]:
-    """The response's object list with ``a <colour> <shape>`` inserted at its class-order place (module
-    docstring); a response that is not a template caption gets the phrase appended. (text, start, end, kind)."""
-    from benchmarks_data.shapesworld import SHAPES
-    from benchmarks_data.shapesworld.captions import caption_from_objects
-
-    phrases = [(m.group(1), m.group(2)) for m in re.finditer(r"\ba (\w+) (\w+)\b", response)]
-    order = SHAPES.index(shape)
-    if phrases and all(s in SHAPES for _, s in phrases) and caption_from_objects(phrases) == response.strip():
-        at = next((i for i, (_, s) in enumerate(phrases) if SHAPES.index(s) > order), len(phrases))
-        text = caption_from_objects([*phrases[:at], (colour, shape), *phrases[at:]])
-        kind = "inserted"
-    else:
-        text = (response.rstrip() + " " if response.strip() else "") + f"a {colour} {shape} ."
-        kind = "appended"
-    start = text.index(f"a {colour} {shape}") + len(f"a {colour} ")
-    return text, start, start + len(shape), kind
-
-
 def _mentioned(response: str, status: str, word: str, object_class: str, unlocated: list[str],
                **kw: Any) -> ObjectCase | None:
     span = locate(response, word)
@@ -254,35 +233,29 @@ def coco_cases(row: dict[str, Any]) -> tuple[list[ObjectCase], list[str]]:
     return cases, unlocated
 
 
-def shapes_cases(row: dict[str, Any], benchmark) -> tuple[list[ObjectCase], list[str]]:
-    """ShapesWorld: AMBER's statuses, the scene's colours for the probes, and groups: ``faint`` / ``clear``
-    for present objects, ``co-occurrence`` (the absent target of a drawn trigger) / ``other`` for
-    hallucinations."""
-    item_id = int(row["id"])
-    scene = benchmark.scenes.get(item_id)
-    if scene is None:
-        raise UsageError(f"item {item_id}: not a generative item of the ShapesWorld benchmark at {benchmark.root}")
-    objects = {o.shape: o for o in scene.objects if o.visible}
-    triggers = {c.target: c.trigger for c in benchmark.bias_cases if c.id == item_id}
-    cases, unlocated = amber_cases(row)
-    out = []
-    for case in cases:
-        obj = objects.get(case.object_class)
-        if case.status == "hallucinated":
-            trigger = triggers.get(case.object_class)
-            group = "co-occurrence" if trigger else "other"
-            out.append(ObjectCase(**{**asdict(case), "group": group, "extra": {"trigger": trigger}}))
-            continue
-        if obj is None:  # the annotation and the scene disagree: the benchmark loader forbids this
-            raise UsageError(f"item {item_id}: {case.object_class} is in the record but not drawn in the scene")
-        fields = asdict(case)
-        if case.status == "missed":
-            text, start, end, kind = shapes_probe(row["response"], obj.colour, obj.shape)
-            fields.update(text=text, start=start, end=end, probe_kind=kind)
-        fields.update(group="faint" if obj.faint else "clear",
-                      extra={"faint": obj.faint, "alpha": obj.alpha, "size": obj.size, "colour": obj.colour})
-        out.append(ObjectCase(**fields))
-    return out, unlocated
+def amber_blindspots(rows: Sequence[dict[str, Any]], bench: str, opts) -> Callable:
+    """AMBER's hook: :func:`amber_cases`; rows scored from a responses file name no image or question, so
+    those come from AMBER's queries (read once, on the first such row)."""
+    queries: dict[int, Any] = {}
+
+    def item(row: dict[str, Any]):
+        image, question = row_source(row)
+        if image is None or question is None:
+            if not queries:
+                from benchmarks_data.amber import load_amber_queries
+
+                queries.update((q.id, q) for q in load_amber_queries("all", getattr(opts, "data_dir", None)))
+            query = queries.get(int(row["id"]))
+            image = image or (query.image if query else None)
+            question = question or (query.query if query else None)
+        return (image, question, *amber_cases(row))
+
+    return item
+
+
+def coco_blindspots(rows: Sequence[dict[str, Any]], bench: str, opts) -> Callable:
+    """CHAIR's and Object HalBench's hook: :func:`coco_cases` on rows that name their image and question."""
+    return lambda row: (*row_source(row), *coco_cases(row))
 
 
 # -- reading and checking a per-item file --------------------------------------------------------------------
@@ -369,42 +342,31 @@ def check_model(items_path: Path, recorded: dict[str, Any] | None, current: dict
                              f"not by this {flag} (sha256 {have}); pass the checkpoint that wrote them")
 
 
-def _shapes_benchmark(rows: Sequence[dict[str, Any]], bench: str, opts):
-    from evaluation.benches import shapes as shapes_bench
-
-    image = Path(str(rows[0].get("image") or ""))
-    root = image.parents[1] if image.is_absolute() and len(image.parents) > 1 else None
-    if root is None or not (root / "manifest.json").is_file():
-        root = shapes_bench.benchmark_root(opts, bench)
-    return shapes_bench.ensure_benchmark(root, bench=bench)
+def supported_benches() -> list[str]:
+    """The registered benchmarks whose per-item files name objects to probe (their entry has blindspot_cases)."""
+    return [name for name in benchmark_names() if get_benchmark(name).blindspot_cases is not None]
 
 
-def _amber_queries(opts) -> dict[int, Any]:
-    from benchmarks_data.amber import load_amber_queries
-
-    return {q.id: q for q in load_amber_queries("all", getattr(opts, "data_dir", None))}
+def row_source(row: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The image and question a per-item row of ``uedpo-eval --ckpt`` names (None where it names none)."""
+    return row.get("image"), row.get("question")
 
 
 def plan_blindspots(items_path: Path, bench: str, opts, image_dir: Path | None = None) -> BlindspotPlan:
     """Read and check everything before a model is loaded: the file, its benchmark, its images, its cases."""
-    if bench not in SUPPORTED:
+    hook = get_benchmark(bench).blindspot_cases
+    if hook is None:
         raise UsageError(f"--blindspots: --bench {bench} has no object annotations to probe; use one of "
-                         f"{', '.join(SUPPORTED)}")
+                         f"{', '.join(supported_benches())}")
     items_path = Path(items_path)
     rows = [r for r in read_items(items_path, bench) if isinstance(r["record"], dict)
             and ({"mentions", "covered"} <= set(r["record"]) or "gt_objects" in r["record"])]
     if not rows:
         raise UsageError(f"{items_path}: no generative items (descriptions with object annotations) to analyse")
-    benchmark = _shapes_benchmark(rows, bench, opts) if bench in SHAPES_BENCHES else None
-    queries: dict[int, Any] | None = None
+    item_cases = hook(rows, bench, opts)  # row -> (image, question, cases, unlocated)
     items = []
     for row in rows:
-        image, question = row.get("image"), row.get("question")
-        if (image is None or question is None) and family(bench) == "amber":
-            queries = queries if queries is not None else _amber_queries(opts)
-            query = queries.get(int(row["id"]))
-            image = image or (query.image if query else None)
-            question = question or (query.query if query else None)
+        image, question, cases, unlocated = item_cases(row)
         if image is None or question is None:
             raise UsageError(f"{items_path}: item {row['id']} names no image or question; analyse the per-item "
                              "file of a uedpo-eval --ckpt run")
@@ -417,12 +379,6 @@ def plan_blindspots(items_path: Path, bench: str, opts, image_dir: Path | None =
         if not path.is_file():
             raise UsageError(f"{path}: image of item {row['id']} is missing; pass the --image-dir the responses "
                              "were generated from")
-        if bench in SHAPES_BENCHES:
-            cases, unlocated = shapes_cases(row, benchmark)
-        elif family(bench) == "amber":
-            cases, unlocated = amber_cases(row)
-        else:
-            cases, unlocated = coco_cases(row)
         items.append(ItemCases(row=row, image=path, question=question, cases=tuple(cases),
                                unlocated=tuple(unlocated)))
     sha = hashlib.sha256(items_path.read_bytes()).hexdigest()

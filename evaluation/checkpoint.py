@@ -28,15 +28,13 @@ from typing import Any
 
 from PIL import Image
 
-from evaluation.benches import Scored, UsageError, bench_module, check_coverage, label_partial
+from evaluation.benches import Scored, UsageError, check_coverage, get_benchmark, label_partial
 from evaluation.generation import GenItem, generate_jsonl, read_done
 from evaluation.outputs import check_baseline, output_lock, say, write_outputs
 from evaluation.provenance import stamp, toolkit_versions, utc_now, weights_record
-from evaluation.results import atomic_write_jsonl, publish_set
 from evaluation.tables import result_heading, results_frame, sections_markdown
+from uedpo.io import atomic_write_jsonl, publish_set
 
-# Benchmarks whose per-item files name objects to probe (evaluation.blindspots.SUPPORTED).
-BLINDSPOT_BENCHES = ("amber", "amber-g", "chair", "objhal", "shapes", "shapes-faint")
 # `--bench all` runs what the paper's table needs; AMBER covers both its generative and discriminative parts.
 ALL_BENCHES = ("objhal", "mmhal", "amber")
 # The paper's row (METHOD.md): (column, section, metric).
@@ -160,19 +158,52 @@ def _generate_batch(adapter, image_dir: Path):
     return run
 
 
-def _settings(run: Run, bench: str, adapter, items: Sequence[GenItem]) -> dict[str, Any]:
+def _settings(run: Run, bench: str, adapter, items: Sequence[GenItem], load=None) -> dict[str, Any]:
     """What decides the generated text; resuming with any of it changed is refused."""
-    return {"ckpt": run.ckpt, "adapter": run.adapter, "bench": bench, "family": adapter.family,
-            "max_new_tokens": sorted({it.max_new_tokens for it in items}), "do_sample": False, "num_beams": 1,
-            "dtype": str(adapter.dtype).removeprefix("torch.")}
+    settings = {"ckpt": run.ckpt, "adapter": run.adapter, "bench": bench, "family": adapter.family,
+                "max_new_tokens": sorted({it.max_new_tokens for it in items}), "do_sample": False, "num_beams": 1,
+                "dtype": str(adapter.dtype).removeprefix("torch.")}
+    chosen = load_record(load, dtype=False)  # the loaded dtype is above; absent when all default (older files)
+    if chosen:
+        settings["load"] = chosen
+    return settings
+
+
+def load_options(opts: argparse.Namespace):
+    """``--dtype`` / ``--attn-implementation`` / ``--device-map`` / ``--quantization`` as checked
+    :class:`~uedpo.models.load_options.LoadOptions`: one that cannot load here is refused (one line, exit 2)
+    before anything is loaded or written."""
+    from uedpo.models.load_options import LoadOptions
+
+    options = LoadOptions.from_args(opts).check()
+    if options.device_map is not None and opts.device != "auto":
+        raise UsageError(f"--device {opts.device} with --device-map {options.device_map}: the device map places "
+                         "the model itself; leave out one of them")
+    return options
+
+
+def load_record(load, *, dtype: bool = True) -> dict[str, str]:
+    """The loading options that differ from the defaults (they change the numbers): ``model.load`` of
+    results.json, so a bf16 / 4-bit / eager result says so."""
+    from dataclasses import fields
+
+    from uedpo.models.load_options import LoadOptions
+
+    if load is None:
+        return {}
+    default = LoadOptions()
+    return {f.name: getattr(load, f.name) for f in fields(LoadOptions)
+            if getattr(load, f.name) != getattr(default, f.name) and (dtype or f.name != "dtype")}
 
 
 def plan_bench(bench: str, opts: argparse.Namespace) -> tuple[list[GenItem], list[GenItem]]:
     """The items to generate and the skipped (unreadable) ones, checked before any model is loaded."""
-    module = bench_module(bench)
-    if hasattr(module, "prepare"):  # a built-in benchmark writes its data and sets --image-dir
-        module.prepare(bench, opts)
-    items = module.items(bench, opts)
+    entry = get_benchmark(bench)
+    if entry.items is None:
+        raise UsageError(f"--bench {bench} --ckpt: this benchmark scores responses files only; pass --responses")
+    if entry.prepare is not None:  # a built-in benchmark writes its data and sets --image-dir
+        entry.prepare(bench, opts)
+    items = entry.items(bench, opts)
     if opts.limit:
         items = items[: opts.limit]
     if opts.max_new_tokens:
@@ -181,12 +212,12 @@ def plan_bench(bench: str, opts: argparse.Namespace) -> tuple[list[GenItem], lis
 
 
 def generate_bench(run: Run, bench: str, items: list[GenItem], adapter, opts: argparse.Namespace,
-                   bench_dir: Path) -> Path:
+                   bench_dir: Path, load=None) -> Path:
     rank, world = _rank()
     shard = items[rank::world]
     responses = bench_dir / ("responses.jsonl" if world == 1 else f"responses.rank{rank}.jsonl")
     shard = [replace(it, extra={**it.extra, "bench": bench}) for it in shard]  # rows say what they answer
-    generate_jsonl(shard, responses, _generate_batch(adapter, opts.image_dir), settings=_settings(run, bench, adapter, items),
+    generate_jsonl(shard, responses, _generate_batch(adapter, opts.image_dir), settings=_settings(run, bench, adapter, items, load),
                    batch_size=opts.batch_size or 8, desc=f"{run.name}/{bench}", progress=not opts.quiet)
     _barrier(world)
     if world > 1 and rank == 0:
@@ -198,13 +229,18 @@ def generate_bench(run: Run, bench: str, items: list[GenItem], adapter, opts: ar
     return responses
 
 
-def model_record(run: Run) -> dict[str, Any]:
-    """The checkpoint and adapter a result measured, with sha256 digests of their files."""
+def model_record(run: Run, load=None) -> dict[str, Any]:
+    """The checkpoint and adapter a result measured, with sha256 digests of their files, and how it was loaded
+    (``load``: the options other than the defaults, when any)."""
     from uedpo.models.loading import resolve_checkpoint
 
     local = resolve_checkpoint(run.ckpt)[1]  # a hub id resolves to its cached snapshot (named by revision)
     adapter = Path(run.adapter) if run.adapter else None
-    return {"ckpt": weights_record(run.ckpt, local), "adapter": weights_record(run.adapter, adapter)}
+    record = {"ckpt": weights_record(run.ckpt, local), "adapter": weights_record(run.adapter, adapter)}
+    chosen = load_record(load)
+    if chosen:
+        record["load"] = chosen
+    return record
 
 
 def score_bench(bench: str, responses: Path, opts: argparse.Namespace, bench_dir: Path,
@@ -214,11 +250,11 @@ def score_bench(bench: str, responses: Path, opts: argparse.Namespace, bench_dir
     partial = bool(getattr(opts, "allow_partial", False) or opts.limit or skipped)
     opts = argparse.Namespace(**{**vars(opts), "caption_key": "response", "image_id_key": "image_id",
                                  "allow_partial": partial})
-    scored = bench_module(bench).score_file(bench, str(responses), opts, out_dir=bench_dir)
+    scored = get_benchmark(bench).score_file(bench, str(responses), opts, out_dir=bench_dir)
     scored.result.config["skipped_images"] = [it.image for it in skipped]  # never silently left out
     asked = read_done(responses)
     if "coverage" not in scored.result.config:  # CHAIR has no fixed set when scoring files; here it does
-        total = bench_module(bench).items(bench, opts)
+        total = get_benchmark(bench).items(bench, opts)
         label_partial(scored.result, check_coverage(responses, bench, len(asked), len(total),
                                                     [it.id for it in total if str(it.id) not in asked], opts))
     stamp(scored.result, model)
@@ -302,18 +338,17 @@ def run_checkpoints(opts: argparse.Namespace, baseline: dict[str, Any] | None = 
     if opts.out is None:
         raise UsageError("--out is required with --ckpt: responses and results are written there")
     check_device(opts.device, opts.dtype)
+    load = load_options(opts)
     benches = ALL_BENCHES if opts.bench == "all" else (opts.bench,)
     runs = _runs(opts)
     spots = blindspot_settings(opts, benches) if getattr(opts, "blindspots", False) else None
     plans = {bench: plan_bench(bench, opts) for bench in benches}  # fail on data/images before loading models
     check_runs(runs)
     with output_lock(opts.out):  # one run per output directory: a second one stops with one line
-        return _run_checkpoints(opts, baseline, benches, runs, spots, plans)
+        return _run_checkpoints(opts, baseline, benches, runs, spots, plans, load)
 
 
-def _run_checkpoints(opts, baseline, benches, runs, spots, plans) -> int:
-    from uedpo.models import load_adapter
-
+def _run_checkpoints(opts, baseline, benches, runs, spots, plans, load) -> int:
     if opts.quiet:
         from transformers.utils import logging as hf_logging
 
@@ -322,27 +357,27 @@ def _run_checkpoints(opts, baseline, benches, runs, spots, plans) -> int:
     rows, status = [], 0
     for run in runs:
         run_dir = opts.out / run.name if len(runs) > 1 else opts.out
-        adapter = load_adapter(run.ckpt, adapter_dir=run.adapter, dtype=opts.dtype, device=opts.device)
-        model = model_record(run) if rank == 0 else None
+        adapter = load.load(run.ckpt, adapter_dir=run.adapter, device=opts.device)  # uedpo.models.load_adapter
+        model = model_record(run, load) if rank == 0 else None
         merged: dict[str, dict[str, float]] = {}
         variants: dict[str, str] = {}
         missing: dict[str, str] = {}
         for bench in benches:
             bench_dir = run_dir / bench
             items, skipped = plans[bench]
-            responses = generate_bench(run, bench, items, adapter, opts, bench_dir)
+            responses = generate_bench(run, bench, items, adapter, opts, bench_dir, load)
             if rank != 0:
                 continue
-            module = bench_module(bench)
-            if hasattr(module, "model_scores"):  # scores only the model can give (ShapesWorld's yes/no margins)
-                module.model_scores(adapter, bench, items, opts, bench_dir)
+            entry = get_benchmark(bench)
+            if entry.model_scores is not None:  # scores only the model can give (ShapesWorld's yes/no margins)
+                entry.model_scores(adapter, bench, items, opts, bench_dir)
             if skipped:
                 say(f"{run.name}/{bench}: skipped {len(skipped)} unreadable images (--skip-bad-images; not scored, "
                     "the result is partial): " + ", ".join(f"{it.image} (item {it.id})" for it in skipped))
-            if bench == "mmhal" and not (opts.judge_model or opts.reviews):
-                missing.update(mmhal="needs judge", mmhal_by_type="needs judge")
-                say(f"{run.name}/mmhal: responses in {responses}; no judge configured (--judge-model), "
-                    "so MMHal is not scored")
+            if entry.needs_judge and not (opts.judge_model or opts.reviews):
+                missing.update(dict.fromkeys(entry.sections, "needs judge"))
+                say(f"{run.name}/{bench}: responses in {responses}; no judge configured (--judge-model), "
+                    f"so {bench} is not scored")
                 continue
             scored = score_bench(bench, responses, opts, bench_dir, skipped, model)  # written before printed
             result = scored.result.to_dict()
@@ -352,7 +387,7 @@ def _run_checkpoints(opts, baseline, benches, runs, spots, plans) -> int:
             say(sections_markdown(result))
             for note in scored.notes:
                 say(note)
-            if spots is not None and bench in BLINDSPOT_BENCHES:
+            if spots is not None and entry.blindspot_cases is not None:
                 _blindspots(adapter, bench_dir / "results.items.jsonl", bench, opts, bench_dir, spots, model,
                             f"{run.name}/{bench}")
             if baseline and len(benches) == 1:
@@ -382,13 +417,13 @@ def _run_checkpoints(opts, baseline, benches, runs, spots, plans) -> int:
 
 def blindspot_settings(opts: argparse.Namespace, benches: Sequence[str]):
     """The blind-spot analysis' settings from the CLI, checked before anything is loaded or written."""
-    from evaluation.blindspots import SUPPORTED, BlindspotSettings
+    from evaluation.blindspots import BlindspotSettings, supported_benches
     from uedpo.views import ViewSpec
 
-    unsupported = [b for b in benches if b not in SUPPORTED]
+    unsupported = [b for b in benches if get_benchmark(b).blindspot_cases is None]
     if len(benches) == 1 and unsupported:
         raise UsageError(f"--blindspots: --bench {unsupported[0]} has no object annotations to probe; use one of "
-                         f"{', '.join(SUPPORTED)}")
+                         f"{', '.join(supported_benches())}")
     if not 0.0 < opts.blindspots_tau < 1.0:
         raise UsageError(f"--blindspots-tau {opts.blindspots_tau}: expected a value in (0, 1)")
     view = ViewSpec(kind="noise", noise_step=opts.blindspots_noise_step, noise_space=opts.blindspots_noise_space)
@@ -415,7 +450,6 @@ def _blindspots(adapter, items: Path, bench: str, opts: argparse.Namespace, out_
 def run_blindspots_from(opts: argparse.Namespace) -> int:
     """``--blindspots-from ITEMS --ckpt C``: the analysis of an existing per-item file, no generation."""
     from evaluation.blindspots import check_model, plan_blindspots
-    from uedpo.models import load_adapter
 
     if not opts.ckpt or len(opts.ckpt) != 1:
         raise UsageError("--blindspots-from needs exactly one --ckpt: the checkpoint that wrote the responses")
@@ -423,10 +457,11 @@ def run_blindspots_from(opts: argparse.Namespace) -> int:
         raise UsageError("--blindspots-from: name the file's benchmark with --bench (not all)")
     run = _runs(opts)[0]
     check_device(opts.device, opts.dtype)
+    load = load_options(opts)
     settings = blindspot_settings(opts, (opts.bench,))
     items = Path(opts.blindspots_from)
     plan = plan_blindspots(items, opts.bench, opts, opts.image_dir)  # the file, its images, its objects
-    model = model_record(run)
+    model = model_record(run, load)
     check_model(items, plan.model, model)
     if plan.model is None:
         say(f"note: {items.with_name('results.json')} records no checkpoint (scored from a file); assuming the "
@@ -437,7 +472,7 @@ def run_blindspots_from(opts: argparse.Namespace) -> int:
 
         hf_logging.disable_progress_bar()
     with output_lock(opts.out or items.parent, "--out" if opts.out else "--blindspots-from"):
-        adapter = load_adapter(run.ckpt, adapter_dir=run.adapter, dtype=opts.dtype, device=opts.device)
+        adapter = load.load(run.ckpt, adapter_dir=run.adapter, device=opts.device)
         _blindspots(adapter, items, opts.bench, opts, out_dir, settings, model, f"{run.name}/{opts.bench}", plan)
     return 0
 

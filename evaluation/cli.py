@@ -13,6 +13,12 @@ Checkpoint mode (generate, then score)::
     uedpo-eval --bench amber --ckpt llava-hf/llava-1.5-7b-hf --image-dir AMBER/images --out runs/base
     uedpo-eval --bench shapes --ckpt shapes-demo --out runs/demo      # built-in synthetic benchmark + model
     uedpo-eval --bench all --ckpt BASE --ckpt BASE --adapter - --adapter runs/uedpo --image-dir ... --out runs/cmp
+    uedpo-eval --bench amber --ckpt CKPT --image-dir ... --out runs/q --quantization 4bit --attn-implementation sdpa
+
+Loading options (:class:`uedpo.models.load_options.LoadOptions`, as ``uedpo-train`` / ``uedpo-inspect``):
+``--dtype``, ``--attn-implementation eager|sdpa|flash_attention_2``, ``--device-map auto``, ``--quantization
+4bit|8bit`` (bitsandbytes, CUDA); one that cannot load here is refused with one line before any model loads.
+Those other than the defaults are recorded in each results.json's ``model.load``.
 
 Blind spots (:mod:`evaluation.blindspots`): ``--blindspots`` analyses each benchmark's per-item file after
 scoring, in the same run; ``--blindspots-from`` analyses an existing one with the checkpoint that wrote it::
@@ -26,7 +32,7 @@ regression (0 otherwise), so a nightly job can gate on it.
 Every input is checked before anything is written; bad input (a file, a folder, an option, a full disk) exits 2
 with a one-line message naming it. The output folder is locked for the run (a second run on it stops with one
 line); each benchmark's results are published as one set (``results.manifest.json`` last, see
-:func:`evaluation.results.publish_set`), then printed: a closed stdout (``| head``) is not an error. Ctrl-C
+:func:`uedpo.io.publish_set`), then printed: a closed stdout (``| head``) is not an error. Ctrl-C
 exits 130 with one line; the responses generated so far are kept and a rerun resumes.
 """
 
@@ -37,10 +43,8 @@ import math
 import sys
 from pathlib import Path
 
-from benchmarks_data.store import DataError
-from evaluation.benches import UsageError, bench_module, check_written_for
+from evaluation.benches import UsageError, benchmark_names, check_written_for, get_benchmark
 from evaluation.benches.judging import add_judge_options
-from evaluation.generation import ResumeError
 from evaluation.judge import JudgeError
 from evaluation.outputs import (
     check_baseline,
@@ -52,17 +56,17 @@ from evaluation.outputs import (
     write_outputs,
 )
 from evaluation.provenance import stamp
-from evaluation.results import IncompleteSetError
 from evaluation.tables import result_heading, sections_markdown
+from uedpo.errors import InputError
 
 INTERRUPTED = 130  # 128 + SIGINT, as shells report it
-SCORING_BENCHES = ("amber", "amber-g", "amber-d", "chair", "objhal", "mmhal", "shapes", "shapes-faint", "pope")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="uedpo-eval", description=__doc__.split("\n\n")[0],
                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--bench", required=True, choices=(*SCORING_BENCHES, "all"))
+    p.add_argument("--bench", required=True, choices=(*benchmark_names(), "all"),
+                   help="a registered benchmark (evaluation.benches), or all: the paper's table")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--responses", help="score an existing responses file (JSON or JSONL)")
     src.add_argument("--ckpt", action="append", help="checkpoint dir or hub id (repeat to compare)")
@@ -82,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
     p.add_argument("--device", default="auto")
+    from uedpo.models.load_options import LoadOptions  # --attn-implementation --device-map --quantization
+
+    LoadOptions.add_arguments(p, dtype=False)  # the one loading function's options, as uedpo-train / uedpo-inspect
     p.add_argument("--baseline", type=Path, help="results JSON to compare against (exit 1 on regression)")
     p.add_argument("--tolerance", type=float, default=0.0, help="allowed worsening per metric (its units)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -137,7 +144,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 # Options that only change generation: refused with --responses rather than silently ignored.
 GENERATION_ONLY = (("limit", "--limit"), ("batch_size", "--batch-size"), ("max_new_tokens", "--max-new-tokens"),
-                   ("adapter", "--adapter"), ("image_dir", "--image-dir"), ("skip_bad_images", "--skip-bad-images"))
+                   ("adapter", "--adapter"), ("image_dir", "--image-dir"), ("skip_bad_images", "--skip-bad-images"),
+                   ("attn_implementation", "--attn-implementation"), ("device_map", "--device-map"),
+                   ("quantization", "--quantization"))
 
 
 def validate(opts: argparse.Namespace) -> None:
@@ -150,7 +159,7 @@ def validate(opts: argparse.Namespace) -> None:
         raise UsageError(f"--tolerance {opts.tolerance}: expected a non-negative number (the allowed worsening "
                          "per metric, in its units)")
     if opts.responses:
-        given = [flag for name, flag in GENERATION_ONLY if getattr(opts, name) not in (None, False)]
+        given = [flag for name, flag in GENERATION_ONLY if getattr(opts, name) not in (None, False, "none")]
         if given:
             hint = (" (to score part of a file, pass a file with those rows and --allow-partial)"
                     if given[0] == "--limit" else "")
@@ -192,10 +201,10 @@ def check_input_file(path: Path, flag: str) -> None:
 
 
 def run_scoring(opts: argparse.Namespace, baseline) -> int:
-    module = bench_module(opts.bench)
+    entry = get_benchmark(opts.bench)
     check_written_for(opts.responses, opts.bench)
     results_path = opts.output_json or (opts.out / opts.bench / "results.json" if opts.out else None)
-    scored = module.score_file(opts.bench, opts.responses, opts,
+    scored = entry.score_file(opts.bench, opts.responses, opts,
                                out_dir=results_path.parent if results_path else None)
     stamp(scored.result)
     result = scored.result.to_dict()
@@ -233,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         from evaluation.checkpoint import run_checkpoints  # imports torch/transformers only when needed
 
         return run_checkpoints(opts, baseline)
-    except (UsageError, DataError, ResumeError, JudgeError, IncompleteSetError, ValueError) as err:
+    except (InputError, JudgeError) as err:  # bad input (every toolkit input error is one), a failing judge
         print(f"uedpo-eval: error: {err}", file=sys.stderr)
         return 2
     except RecursionError:

@@ -18,10 +18,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from uedpo.errors import InputError
 from uedpo.io import atomic_write_json
 
 
-class ResumeError(ValueError):
+class ResumeError(InputError):
     """An existing responses file cannot be resumed with the requested settings."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evaluation.results import HIGHER_IS_BETTER
+from uedpo.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class RegressionReport:
 def compare(current: Mapping[str, Any], baseline: Mapping[str, Any], tolerance: float = 0.0) -> RegressionReport:
     """Compare two results dicts (the results-JSON schema)."""
     if tolerance < 0:
-        raise ValueError(f"tolerance: expected a non-negative number, got {tolerance}")
+        raise InputError(f"tolerance: expected a non-negative number, got {tolerance}")
     diffs, missing = [], []
     for section, metrics in baseline["metrics"].items():
         for metric, base in metrics.items():

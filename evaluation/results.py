@@ -27,7 +27,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     # MMHal per-type averages (0-6 ratings)
     "attribute": True, "adversarial": True, "comparison": True, "counting": True,
     "relation": True, "environment": True, "holistic": True, "other": True,
-    # ShapesWorld (evaluation.shapes): co-occurrence hallucination, coverage, yes/no by role and by margin
+    # ShapesWorld (benchmarks_data.shapesworld.metrics): co-occurrence hallucination, coverage, yes/no by role and by margin
     "target_rate": False, "other_rate": False, "coverage": True, "CHAIRs_breaking": False,
     "target_fp": False, "absent_fp": False, "present_tp": True,
     "target_fp_margin": False, "absent_fp_margin": False, "present_tp_margin": True,

@@ -6,6 +6,12 @@
                   [--concurrency 4] [--max-queue 64]
                   [--alpha 0.3] [--tau 0.4] [--noise-step 500] [--noise-space normalized]
                   [--noise-kind vcd_sigmoid] [--seed 0] [--step N] [--no-eos]
+                  [--dtype auto] [--attn-implementation eager|sdpa|flash_attention_2] [--device-map auto]
+                  [--quantization none|4bit|8bit]
+
+The loading options are uedpo-eval's and uedpo-train's (:class:`uedpo.models.load_options.LoadOptions`, for
+both checkpoints); one that cannot load here (flash_attention_2 without flash_attn, 4/8-bit without bitsandbytes
+or CUDA) exits 2 with one line before any model loads.
 
 The image noise is the trainer's (``uedpo.views``): each pair's ε is seeded by (seed, sample id, step). To see
 exactly the u and Δ a run computed, pass its ``seed`` and noise settings (``config.yaml``), the adapter of
@@ -104,6 +110,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-eos", action="store_true", help="do not append EOS to the responses (the trainer appends it)"
     )
+    from uedpo.models.load_options import LoadOptions  # imports torch: here, not when the module is imported
+
+    LoadOptions.add_arguments(p)  # --dtype --attn-implementation --device-map --quantization, as uedpo-eval
     return p
 
 
@@ -117,7 +126,7 @@ def build_session(args: argparse.Namespace, export_root: str | None = None):
     from inspector.analysis import analyse_pair
     from inspector.samples import read_samples
     from inspector.session import InspectorSession, ModelInfo
-    from uedpo.models import load_adapter
+    from uedpo.models.load_options import LoadOptions
 
     torch.set_flush_denormal(True)  # denormals slow CPU forwards up to 10x
     samples = None
@@ -134,11 +143,12 @@ def build_session(args: argparse.Namespace, export_root: str | None = None):
         noise_kind=args.noise_kind,
         add_eos=not args.no_eos,
     )
-    analyse_fn = functools.partial(analyse_pair, load_adapter(args.ckpt, adapter_dir=args.adapter), **bound)
+    load = LoadOptions.from_args(args)  # uedpo.models.load_adapter with the options, for both models
+    analyse_fn = functools.partial(analyse_pair, load.load(args.ckpt, adapter_dir=args.adapter), **bound)
     model_a = ModelInfo(str(args.ckpt), str(args.adapter or ""))
     compare_fn = model_b = None
     if args.compare_ckpt or args.compare_adapter:
-        other = load_adapter(args.compare_ckpt or args.ckpt, adapter_dir=args.compare_adapter)
+        other = load.load(args.compare_ckpt or args.ckpt, adapter_dir=args.compare_adapter)
         compare_fn = functools.partial(analyse_pair, other, **bound)
         model_b = ModelInfo(str(args.compare_ckpt or args.ckpt), str(args.compare_adapter or ""))
     return InspectorSession(
@@ -233,6 +243,13 @@ def check_args(args: argparse.Namespace) -> tuple[str, str] | None:
         raise UsageError("--step is a training step (trainer.state.global_step), >= 0")
     if args.concurrency < 1 or args.max_queue < 1:
         raise UsageError("need --concurrency >= 1 and --max-queue >= 1")
+    from uedpo.models import ModelLoadError
+    from uedpo.models.load_options import LoadOptions
+
+    try:  # flash_attention_2 / 4-bit / 8-bit that cannot load here: refused before any model loads
+        LoadOptions.from_args(args).check()
+    except ModelLoadError as err:
+        raise UsageError(str(err)) from None
     auth = resolve_auth(args)
     if not is_loopback(args.host) and auth is None and not args.allow_remote:
         raise UsageError(
@@ -281,12 +298,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace, auth: tuple[str, str] | None, root: str) -> int:
-    from inspector.errors import InputError
-    from uedpo.models import ModelLoadError
+    from uedpo.errors import InputError  # the inspector's own, ModelLoadError and the loaders' errors
 
     try:
         demo, kwargs = build(args, export_root=root)
-    except (InputError, ModelLoadError) as err:
+    except InputError as err:
         print(f"uedpo-inspect: {err}", file=sys.stderr)
         return 2
     if not is_loopback(args.host):

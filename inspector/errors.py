@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from uedpo.errors import InputError as ToolkitInputError
 
-class InputError(ValueError):
+
+class InputError(ToolkitInputError):
     """Bad user input (image, text, samples file): a one-line message naming the item and the fix.
 
     ``field`` names the control that caused it (``image``, ``sample``, ``object``, ``preferred``,

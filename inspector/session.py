@@ -39,7 +39,6 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from evaluation.results import atomic_write_text
 from inspector import export, figures, render
 from inspector.analysis import NO_SAMPLE_ID, PairView, regate
 from inspector.compare import compare_responses
@@ -48,6 +47,7 @@ from inspector.hallucination import flagged_tokens, match_words
 from inspector.images import open_image
 from inspector.objects import object_panel_html, object_tokens, objects_frame, response_note
 from inspector.samples import FILTERS, Sample, SampleFile, object_matches, shown
+from uedpo.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 

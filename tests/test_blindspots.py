@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from evaluation.blindspots import amber_cases, coco_cases, english_probe, locate, shapes_probe
+from benchmarks_data.shapesworld.blindspots import shapes_probe
+from evaluation.blindspots import amber_cases, coco_cases, english_probe, locate
 from evaluation.checkpoint import Run, model_record
 from evaluation.cli import main
 from uedpo.exploration import TOKEN_TYPE_NAMES, TokenType, classify, explore

@@ -22,8 +22,8 @@ import pytest
 from conftest import need_nltk
 
 from benchmarks_data.shapesworld import EVAL_CONFIG, FAINT_EVAL_CONFIG, load_benchmark, write_benchmark
+from benchmarks_data.shapesworld.bench import ensure_benchmark
 from evaluation.benches import UsageError
-from evaluation.benches.shapes import ensure_benchmark
 from evaluation.cli import main as eval_main
 
 N_CAPTIONS = 200  # --limit 200: the generative items come first, so the yes/no part is skipped
@@ -67,6 +67,7 @@ def _rate(rows, key):
     return 100.0 * sum(r[key] for r in rows) / len(rows)
 
 
+@pytest.mark.slow
 def test_faint_missed_objects_are_blind_spots_more_often_than_clear_ones(demo_rows):
     missed = [r for rows in demo_rows.values() for r in rows if r["status"] == "missed"]
     faint = [r for r in missed if r["faint"]]
@@ -79,6 +80,7 @@ def test_faint_missed_objects_are_blind_spots_more_often_than_clear_ones(demo_ro
     assert not any(r["blind_spot"] for rows in demo_rows.values() for r in rows if r["status"] == "grounded")
 
 
+@pytest.mark.slow
 def test_cooccurrence_hallucinations_are_prior_driven_more_often_than_other_ones(demo_rows):
     hallucinated = [r for r in demo_rows["shapes-faint"] if r["status"] == "hallucinated"]
     cooc = [r for r in hallucinated if r["group"] == "co-occurrence"]

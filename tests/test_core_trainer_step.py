@@ -208,7 +208,7 @@ PREFERENCE_CASES = {
     "ue_dpo": {},
     "preferred-only": {"branches": "preferred"},
     "dispreferred-only": {"branches": "dispreferred"},
-    "ablations": {"quantile_scope": "batch", "stats_scope": "batch", "score_space": "logprob",
+    "ablations": {"quantile_scope": "batch", "score_space": "logprob",
                   "weight_reference": True, "beta": 0.7},
     "std-eps-floor": {"std_eps": 100.0},  # every z = 0: λ = 1 ± α/2 on the gate
     "dpo": {"loss": "dpo"},

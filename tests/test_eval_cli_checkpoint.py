@@ -15,7 +15,7 @@ from conftest import need_data, need_nltk
 from PIL import Image
 from test_judge_client import Handler, Stub  # noqa: F401  (the stub judge server)
 
-from evaluation.benches import bench_module
+from evaluation.benches import get_benchmark
 from evaluation.cli import build_parser, main
 from uedpo.models.tiny import build_tiny
 
@@ -31,7 +31,7 @@ def tiny(tmp_path_factory):
 
 def write_images(image_dir, bench, data_dir, n=LIMIT, start=0):
     opts = build_parser().parse_args(["--bench", bench, "--ckpt", "x", "--data-dir", str(data_dir)])
-    items = bench_module(bench).items(bench, opts)[start : start + n]
+    items = get_benchmark(bench).items(bench, opts)[start : start + n]
     image_dir.mkdir(parents=True, exist_ok=True)
     for k, it in enumerate(items):
         Image.new("RGB", (40 + k, 30), (30 * k % 255, 120, 60)).save(image_dir / it.image)
@@ -145,6 +145,7 @@ def test_changed_settings_are_refused_on_resume(tiny, data_dir, tmp_path, capsys
     assert "max_new_tokens" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_loss_or_duplication(tiny, data_dir, tmp_path):
     """A real subprocess is killed (SIGKILL) after its first batches; the rerun completes the file, and the
     result equals an uninterrupted run."""
@@ -204,6 +205,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_data_parallel_shards_merge_into_the_single_process_result(tiny, data_dir, tmp_path):
     write_images(tmp_path / "img", "amber-d", data_dir, n=5)
     base = [sys.executable, "-m", "evaluation.cli", "--bench", "amber-d", "--ckpt", str(tiny["llava"]),

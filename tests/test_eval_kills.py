@@ -25,6 +25,8 @@ from PIL import Image
 
 from uedpo.io import SET_FORMAT
 
+pytestmark = pytest.mark.slow
+
 N = 8  # items
 GEN_KILLS = 4
 WRITE_KILLS = 4

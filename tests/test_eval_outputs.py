@@ -190,6 +190,7 @@ def tiny_run(tmp_path_factory):
     return args
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_out_stops_with_one_line(tiny_run, tmp_path):
     """Two runs started together on one --out (the issue: 10 of 20 rows duplicated, every later run exit 2):
     one runs, the other stops at once with one line naming the first; no row twice; later runs work."""

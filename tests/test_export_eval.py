@@ -10,7 +10,7 @@ from conftest import need_data, need_nltk
 from PIL import Image
 from test_trainer_support import make_data, small_config
 
-from evaluation.benches import bench_module
+from evaluation.benches import get_benchmark
 from evaluation.cli import build_parser
 from evaluation.cli import main as eval_main
 from uedpo.export import main as export_main
@@ -29,7 +29,7 @@ def data_dir():
 def _write_images(image_dir, data_dir) -> None:
     opts = build_parser().parse_args(["--bench", "amber-d", "--ckpt", "x", "--data-dir", str(data_dir)])
     image_dir.mkdir(parents=True, exist_ok=True)
-    for k, item in enumerate(bench_module("amber-d").items("amber-d", opts)[:2]):
+    for k, item in enumerate(get_benchmark("amber-d").items("amber-d", opts)[:2]):
         Image.new("RGB", (40 + 7 * k, 30), (30 + 90 * k, 120, 60)).save(image_dir / item.image)
 
 

@@ -46,6 +46,7 @@ READ_SPANS = """sel => [...document.querySelectorAll(sel + ' .ued-tok')].map(e =
     id: e.dataset.tokenId, index: e.dataset.index, token: e.dataset.token,
     hal: e.dataset.hallucinated || null}))"""
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]

@@ -213,6 +213,7 @@ def serve(ckpt, tmp_path, *extra):
     pytest.fail(f"uedpo-inspect did not serve: {proc.communicate()[1][-2000:]}")
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_server_and_leaves_no_temporary_folder(ckpt, tmp_path):
     from PIL import Image
 
@@ -241,6 +242,7 @@ def test_ctrl_c_stops_the_server_and_leaves_no_temporary_folder(ckpt, tmp_path):
     assert list(tmp.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_login_guards_the_page_and_the_api_and_sigterm_cleans_up(ckpt, tmp_path):
     from gradio_client import Client
 

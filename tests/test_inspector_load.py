@@ -81,6 +81,7 @@ def expected_overlays(samples_file: Path, rows: list[dict]) -> dict[str, str]:
     return {str(r["id"]): alone.analyse(*analyse_args(r))["overlay_preferred"] for r in rows}
 
 
+@pytest.mark.slow
 def test_eight_users_at_once_get_their_own_numbers_and_every_file(samples_file, tmp_path):
     from gradio_client import Client
 

@@ -373,8 +373,8 @@ def test_mmhal_end_to_end_through_the_stub(stub, tmp_path):
     from dataclasses import replace
 
     from benchmarks_data.mmhal import load_template
-    from evaluation.mmhal.reviews import reviews_from_objects
-    from evaluation.mmhal.run import judge_and_score, official_review_dump
+    from evaluation.benches.mmhal_judge import judge_and_score, official_review_dump
+    from evaluation.benches.mmhal_reviews import reviews_from_objects
     from evaluation.mmhal.score import score_mmhal
 
     root = need_data("mmhal/mmhal-bench_answer_template.json")

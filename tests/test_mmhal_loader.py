@@ -11,7 +11,7 @@ from conftest import need_data
 
 from benchmarks_data.mmhal import load_responses, load_reviews, load_template
 from benchmarks_data.store import DataError
-from evaluation.mmhal.reviews import JudgeReview, review_from_object, reviews_from_objects
+from evaluation.benches.mmhal_reviews import JudgeReview, review_from_object, reviews_from_objects
 
 TEMPLATE = "mmhal/mmhal-bench_answer_template.json"
 OFFICIAL = ["idefics_80b", "idefics_9b", "instructblip_13b", "instructblip_7b", "kosmos_2", "llava_13b", "llava_7b"]

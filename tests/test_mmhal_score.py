@@ -16,7 +16,7 @@ import pytest
 from conftest import need_data
 
 from benchmarks_data.mmhal import load_responses, load_reviews, load_template
-from evaluation.mmhal.reviews import reviews_from_objects, score_review_objects, served_models
+from evaluation.benches.mmhal_reviews import reviews_from_objects, score_review_objects, served_models
 from evaluation.mmhal.score import (
     QUESTION_TYPES,
     aggregate,

@@ -7,7 +7,7 @@ import pytest
 from conftest import need_data
 from PIL import Image
 
-from evaluation.benches import bench_module
+from evaluation.benches import get_benchmark
 from evaluation.cli import build_parser, main
 from uedpo.models.tiny import build_tiny
 
@@ -31,7 +31,7 @@ def _lines(path):
 def test_pope_checkpoint_run(tiny_llava, tmp_path, capsys, extra, first_ids):
     root = need_data("pope/official_head/coco_pope_random.json", "pope/official_e3e3926/coco_pope_random.json")
     opts = build_parser().parse_args(["--bench", "pope", "--ckpt", "x", "--data-dir", str(root), *extra])
-    items = bench_module("pope").items("pope", opts)[:LIMIT]
+    items = get_benchmark("pope").items("pope", opts)[:LIMIT]
     (tmp_path / "img").mkdir()
     for k, it in enumerate(items):
         Image.new("RGB", (32 + k, 24), (40 * k, 90, 30)).save(tmp_path / "img" / it.image)
@@ -57,7 +57,7 @@ def test_pope_items_cover_every_question_once():
     """Official data: 9,000 generation items with distinct ids; a 16-token budget (see benches/pope.py)."""
     root = need_data("pope/official_head/coco_pope_random.json")
     opts = build_parser().parse_args(["--bench", "pope", "--ckpt", "x", "--data-dir", str(root)])
-    items = bench_module("pope").items("pope", opts)
+    items = get_benchmark("pope").items("pope", opts)
     assert len(items) == 9000 and len({it.id for it in items}) == 9000
     assert {it.max_new_tokens for it in items} == {16}
     assert {it.extra["category"] for it in items} == {"random", "popular", "adversarial"}

@@ -1,6 +1,6 @@
 """The committed ShapesWorld demo checkpoint: its bytes, its committed baseline, and the CI DPO loop.
 
-* The sha256 of ``uedpo/assets/shapes-demo/model.safetensors`` is the committed value (README beside it).
+* The sha256 of ``benchmarks_data/shapesworld/assets/shapes-demo/model.safetensors`` is the committed value (README beside it).
 * ``uedpo-eval --bench shapes --ckpt shapes-demo`` reproduces ``benchmarks/baselines/shapes-demo.json``
   within the tolerance ``.ci/run`` uses (greedy decoding is deterministic per machine; BLAS differences can
   flip near-ties elsewhere).
@@ -13,21 +13,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import need_nltk
 
-from benchmarks_data.shapesworld import CAPTION_PROMPT, SHAPES, load_benchmark, write_benchmark
+from benchmarks_data.shapesworld import (
+    CAPTION_PROMPT,
+    DEMO_CHECKPOINT,
+    SHAPES,
+    load_benchmark,
+    write_benchmark,
+)
+from benchmarks_data.shapesworld.metrics import ImageTruth, caption_metrics
 from evaluation.cli import main as eval_main
 from evaluation.regression import compare
-from evaluation.shapes import ImageTruth, caption_metrics
 from uedpo.models import load_adapter
-from uedpo.models.loading import BUILTIN_CHECKPOINTS
 
-DEMO = BUILTIN_CHECKPOINTS["shapes-demo"]
+DEMO = DEMO_CHECKPOINT
 DEMO_SHA256 = "574e2f20f97b08b887bf975ea9bbc554b6ab699e3d56a1fb5ffd1f7029baf64b"
-BASELINE = DEMO.parents[2] / "benchmarks" / "baselines" / "shapes-demo.json"
+BASELINE = Path(__file__).resolve().parents[1] / "benchmarks" / "baselines" / "shapes-demo.json"
 CI_TOLERANCE = 5.0  # percentage points, as in .ci/run
 
 
@@ -44,6 +50,7 @@ def test_demo_checkpoint_bytes_are_the_committed_ones():
     assert DEMO_SHA256 in (DEMO / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_demo_reproduces_its_committed_baseline(tmp_path, bench, capsys):
     need_nltk()
     code = eval_main(["--bench", "shapes", "--ckpt", "shapes-demo", "--out", str(tmp_path / "out"),
@@ -67,8 +74,9 @@ def _caption_rates(adapter, bench) -> dict[str, float]:
                            [(c.id, c.target) for c in bench.bias_cases])
 
 
+@pytest.mark.slow
 def test_dpo_loop_halves_the_cooccurrence_hallucination(tmp_path, bench):
-    from uedpo.shapes_pairs import write_model_pairs
+    from benchmarks_data.shapesworld.model_pairs import write_model_pairs
     from uedpo.train.config import load_config
     from uedpo.trainer import train
 

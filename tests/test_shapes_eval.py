@@ -1,6 +1,6 @@
 """``uedpo-eval --bench shapes`` scoring mode on hand-made responses files, and the ``shapes-demo`` alias.
 
-Expected values are derived by hand from the definitions in ``evaluation/shapes.py`` and AMBER's algorithm
+Expected values are derived by hand from the definitions in ``benchmarks_data/shapesworld/metrics.py`` and AMBER's algorithm
 (SCORERS.md §3), never from our own output: see each test's docstring.
 """
 
@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import need_nltk
 
-from benchmarks_data.shapesworld import CAPTION_PROMPT, load_benchmark, write_benchmark
+from benchmarks_data.shapesworld import CAPTION_PROMPT, DEMO_CHECKPOINT, load_benchmark, write_benchmark
 from benchmarks_data.shapesworld.captions import caption_from_objects
 from evaluation.cli import main as eval_main
+from uedpo.models import loading
 from uedpo.models.errors import ModelLoadError
-from uedpo.models.loading import BUILTIN_CHECKPOINTS, resolve_checkpoint
+from uedpo.models.loading import resolve_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_unknown_id_is_a_one_line_error(tmp_path, bench, capsys):
 
 def test_shapes_demo_alias_resolves_to_the_packaged_checkpoint(tmp_path, monkeypatch):
     name, config_dir = resolve_checkpoint("shapes-demo")
-    assert Path(name) == BUILTIN_CHECKPOINTS["shapes-demo"] == config_dir
+    assert Path(name) == DEMO_CHECKPOINT == config_dir  # found through the uedpo.checkpoints entry point
     assert (config_dir / "config.json").is_file()
     # A directory of that name in the working directory is a path, and paths win.
     monkeypatch.chdir(tmp_path)
@@ -102,7 +103,7 @@ def test_shapes_demo_alias_resolves_to_the_packaged_checkpoint(tmp_path, monkeyp
 
 
 def test_missing_packaged_checkpoint_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setitem(BUILTIN_CHECKPOINTS, "shapes-demo", tmp_path / "gone")
+    monkeypatch.setattr(loading, "named_checkpoint", lambda name: tmp_path / "gone" if name == "shapes-demo" else None)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelLoadError, match="reinstall"):
         resolve_checkpoint("shapes-demo")

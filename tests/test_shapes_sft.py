@@ -13,10 +13,11 @@ import itertools
 import pytest
 import torch
 
+from benchmarks_data.shapesworld.model import build_shapes_model, shapes_tokenizer
+from benchmarks_data.shapesworld.stream import ShapesWorldStream, parse_stream_seed
 from uedpo.models import load_adapter
-from uedpo.models.shapes import build_shapes_model, shapes_tokenizer
 from uedpo.train.config import ConfigError, load_config
-from uedpo.train.data import ShapesWorldStream, TrainDataError, parse_stream_seed
+from uedpo.train.data import TrainDataError
 from uedpo.trainer import train
 
 
@@ -35,9 +36,9 @@ def test_stream_is_seeded_and_answers_are_capitalised():
     assert first == again
     answers = {c for p, c in first if p.startswith("is there")}
     assert answers and answers <= {"Yes", "No"}
-    assert parse_stream_seed("shapesworld") == 0 and parse_stream_seed("shapesworld:seed=7") == 7
+    assert parse_stream_seed("") == 0 and parse_stream_seed("seed=7") == 7
     with pytest.raises(TrainDataError, match="shapesworld:seed=N"):
-        parse_stream_seed("shapesworld:sed=1")
+        parse_stream_seed("sed=1")
 
 
 def test_stream_and_full_parameter_need_sft(tmp_path):
@@ -48,6 +49,7 @@ def test_stream_and_full_parameter_need_sft(tmp_path):
         load_config(None, [*base, "data=d.jsonl", "loss=dpo", "lora_r=0"])
 
 
+@pytest.mark.slow
 def test_sft_from_scratch_on_the_stream_lowers_the_loss(tmp_path):
     torch.set_flush_denormal(True)
     init = build_shapes_model(tmp_path / "init", seed=0, size="tiny")

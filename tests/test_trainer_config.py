@@ -37,7 +37,7 @@ def test_yaml_then_overrides_with_types(tmp_path):
 
 
 def test_resolved_config_round_trips_through_yaml(tmp_path):
-    cfg = load_config(_yaml(tmp_path, loss="ue_dpo", alpha=0.25, quantile_scope="batch", stats_scope="batch"))
+    cfg = load_config(_yaml(tmp_path, loss="ue_dpo", alpha=0.25, quantile_scope="batch"))
     again = tmp_path / "again.yaml"
     again.write_text(cfg.to_yaml(), encoding="utf-8")
     assert load_config(again) == cfg
@@ -67,7 +67,7 @@ def test_unknown_key_suggests_the_closest(tmp_path, where, key, suggestion):
         ({"loss": "dpo", "alpha": 0.3}, [], r"loss=dpo ignores alpha"),  # explicit, even at the default value
         ({"loss": "dpo"}, ["tau=0.3", "noise_step=400"], r"loss=dpo ignores tau, noise_step"),
         ({"loss": "sft", "beta": 0.2}, [], r"loss=sft ignores beta"),
-        ({"quantile_scope": "batch"}, [], r"stats_scope=sequence differs from quantile_scope=batch"),
+        ({"stats_scope": "batch"}, [], r"key 'stats_scope' was removed: quantile_scope sets the scope"),
         ({"lora_dropout": 0.05}, [], r"lora_dropout=0.05 has no effect with disable_dropout=true"),
         ({"max_steps": 100, "num_epochs": 1}, [], r"both max_steps=100 and num_epochs=1.0 are set"),
     ],

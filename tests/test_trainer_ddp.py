@@ -18,7 +18,10 @@ import torch
 from safetensors.torch import load_file
 from test_trainer_support import build_base, pair_rows, write_json
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable"),
+]
 
 
 def _run(args: list[str], env: dict[str, str]) -> None:

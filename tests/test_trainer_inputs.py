@@ -233,6 +233,7 @@ def test_resume_latest_skips_an_incomplete_checkpoint(tmp_path, caplog):
         resolve_resume(cfg)
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_with_one_line_and_the_run_resumes(llava, tmp_path, capsys):
     """A real ``python -m uedpo.train.cli`` gets SIGINT after its second checkpoint: exit 130, one line, no
     traceback, every checkpoint complete; ``resume=latest`` then continues from the newest one."""

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import torch
 
+from uedpo.errors import InputError
 from uedpo.export_card import model_card
-from uedpo.models.errors import ModelLoadError
 from uedpo.models.loading import DTYPES
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ RUN_CONFIG = "config.yaml"
 PROCESSOR_CONFIGS = ("processor_config.json", "tokenizer_config.json", "preprocessor_config.json")
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """The export cannot run as asked; the message names the path and the fix."""
 
 
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_flush_denormal(True)
     try:
         out = export(args.ckpt, args.adapter, args.out, merge=args.merge, dtype=args.dtype)
-    except (ModelLoadError, ExportError) as err:
+    except InputError as err:  # ModelLoadError, ExportError; a bug keeps its traceback
         print(f"uedpo-export: error: {err}", file=sys.stderr)
         return 2
     kind = "merged checkpoint" if args.merge else "adapter"

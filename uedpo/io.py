@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from uedpo.errors import InputError
 from uedpo.interrupts import deferred_sigint
 
 
@@ -86,7 +87,7 @@ def jsonl_text(rows: list[dict[str, Any]]) -> str:
 SET_FORMAT = "uedpo-eval output set 1"
 
 
-class IncompleteSetError(ValueError):
+class IncompleteSetError(InputError):
     """A file belongs to an output set that was not published completely, or was changed afterwards."""
 
 

@@ -62,7 +62,7 @@ from uedpo.train.baseline_steps import STEPS as BASELINE_STEPS
 from uedpo.train.blur import blurred_pixel_values
 from uedpo.train.collate import PreferenceCollator, check_rows_fit
 from uedpo.train.config import ConfigError, TrainConfig, is_stream
-from uedpo.train.data import ShapesWorldStream, load_rows, parse_stream_seed, stream_rows
+from uedpo.train.data import load_rows, stream_rows
 from uedpo.train.metrics import (
     MetricsCsvCallback,
     MetricSums,
@@ -73,6 +73,7 @@ from uedpo.train.metrics import (
     sft_stats,
 )
 from uedpo.train.policy import load_options, load_policy, reference_weights, resolve_dtype
+from uedpo.train.streams import open_stream
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +314,7 @@ def _build_trainer(cfg: TrainConfig) -> UEDPOTrainer:
     pairs = cfg.loss != "sft"
     map_style = not is_stream(cfg.data) and not cfg.data_streaming
     if is_stream(cfg.data):  # endless on-the-fly rows: nothing to check up front (fixed short prompts)
-        dataset = ShapesWorldStream(parse_stream_seed(cfg.data))
+        dataset = open_stream(cfg.data)
     elif cfg.data_streaming:  # rows checked as they are read; each DDP rank reads its own shards
         dataset = stream_rows(cfg.data, data_format=cfg.data_format, image_dir=cfg.image_dir, need_rejected=pairs,
                               data_split=cfg.data_split, cache_dir=cfg.data_cache_dir)

@@ -67,6 +67,7 @@ from benchmarks_data.shapesworld.scene import (
     sample_scene,
     scene_to_dict,
 )
+from uedpo.errors import InputError
 
 GENERATOR = "shapesworld"
 FORMAT_VERSION = 1
@@ -161,7 +162,7 @@ class BenchmarkSpec:
 def _sample_scenes(rng: np.random.Generator, n_breaking: int, n_uniform: int, config: SceneConfig,
                    ) -> tuple[list[Scene], list[str], dict[int, tuple[str, str]]]:
     if n_breaking < 0 or n_uniform < 0 or n_breaking % len(config.bias_pairs):
-        raise ValueError(f"ShapesWorld benchmark: n_breaking={n_breaking} must be a non-negative multiple of "
+        raise InputError(f"ShapesWorld benchmark: n_breaking={n_breaking} must be a non-negative multiple of "
                          f"the {len(config.bias_pairs)} bias pairs and n_uniform={n_uniform} non-negative")
     scenes, subset, breaking_pair = [], [], {}
     per_pair = n_breaking // len(config.bias_pairs)
@@ -219,7 +220,7 @@ def build_benchmark(seed: int = 0, *, n_breaking: int = 100, n_uniform: int = 10
     ``config`` must keep every object visible (an evaluation image shows what its annotation says).
     """
     if config.p_hidden:
-        raise ValueError(f"ShapesWorld benchmark: config.p_hidden={config.p_hidden}; evaluation scenes must "
+        raise InputError(f"ShapesWorld benchmark: config.p_hidden={config.p_hidden}; evaluation scenes must "
                          "draw every object, use p_hidden=0")
     rng = np.random.default_rng(seed)
     scenes, subset, breaking_pair = _sample_scenes(rng, n_breaking, n_uniform, config)
@@ -266,7 +267,7 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
     if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
         return
     if not out_dir.is_dir():
-        raise ValueError(f"{out_dir}: exists and is not a directory; choose another --out")
+        raise InputError(f"{out_dir}: exists and is not a directory; choose another --out")
     ours = False
     try:
         ours = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8")).get("generator") == GENERATOR
@@ -275,7 +276,7 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
     if not overwrite or not ours:
         fix = ("pass --overwrite (overwrite=True) to replace it" if ours
                else "it is not a ShapesWorld benchmark, so choose another --out")
-        raise ValueError(f"{out_dir}: directory is not empty; {fix}")
+        raise InputError(f"{out_dir}: directory is not empty; {fix}")
 
 
 def write_benchmark(out_dir: str | os.PathLike, *, seed: int = 0, n_breaking: int = 100, n_uniform: int = 100,

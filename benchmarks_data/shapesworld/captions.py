@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from benchmarks_data.shapesworld.scene import COLOURS, SHAPES, Scene, SceneObject
+from uedpo.errors import InputError
 
 # The generative prompt is AMBER's own (issue #11: captions come from "Describe this image.").
 CAPTION_PROMPT = "Describe this image."
@@ -36,7 +37,7 @@ def object_phrase(colour: str, shape: str) -> str:
 def caption_from_objects(objects: Sequence[tuple[str, str]]) -> str:
     """``[(colour, shape), ...]`` (already in caption order) -> ``a red circle , a blue star and a green bar .``"""
     if not objects:
-        raise ValueError("a ShapesWorld caption needs at least one object")
+        raise InputError("a ShapesWorld caption needs at least one object")
     phrases = [object_phrase(colour, shape) for colour, shape in objects]
     body = phrases[0] if len(phrases) == 1 else " , ".join(phrases[:-1]) + " and " + phrases[-1]
     return body + " ."

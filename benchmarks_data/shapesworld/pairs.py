@@ -22,6 +22,7 @@ from tqdm import tqdm
 from benchmarks_data.shapesworld.captions import CAPTION_PROMPT, drawn_caption, mentioned_shapes
 from benchmarks_data.shapesworld.render import decode_jpeg, encode_jpeg, render
 from benchmarks_data.shapesworld.scene import BIAS_PAIRS, EVAL_CONFIG, Scene, SceneConfig, sample_scene
+from uedpo.errors import InputError
 from uedpo.io import atomic_write_jsonl
 
 PAIRS_FILE = "pairs.jsonl"
@@ -67,7 +68,7 @@ def build_pairs(ids: Sequence[str], images: Sequence[str], scenes: Sequence[Scen
                 samples: Sequence[Sequence[str]], prompt: str = CAPTION_PROMPT) -> list[PreferencePair]:
     """Pure: one pair per image that has a hallucinated sample, in input order."""
     if not len(ids) == len(images) == len(scenes) == len(samples):
-        raise ValueError(f"build_pairs: {len(ids)} ids, {len(images)} images, {len(scenes)} scenes and "
+        raise InputError(f"build_pairs: {len(ids)} ids, {len(images)} images, {len(scenes)} scenes and "
                          f"{len(samples)} sample lists; pass one of each per image")
     pairs = []
     for item_id, image, scene, image_samples in zip(ids, images, scenes, samples, strict=True):
@@ -96,7 +97,7 @@ def write_preference_pairs(out_dir: str | os.PathLike, sample_captions: CaptionS
     ``sample_captions`` for captions batch by batch (it gets the decoded JPEG pixels, what a trainer will
     read), and write the pairs to ``<out_dir>/pairs.jsonl`` atomically."""
     if n_images < 1 or batch_size < 1:
-        raise ValueError(f"write_preference_pairs: n_images={n_images} and batch_size={batch_size} must be >= 1")
+        raise InputError(f"write_preference_pairs: n_images={n_images} and batch_size={batch_size} must be >= 1")
     out_dir = Path(out_dir)
     image_dir = out_dir / IMAGE_DIR
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +114,7 @@ def write_preference_pairs(out_dir: str | os.PathLike, sample_captions: CaptionS
             pixels.append(decode_jpeg(data))
         samples = sample_captions(pixels)
         if len(samples) != len(scenes):
-            raise ValueError(f"sample_captions returned {len(samples)} sample lists for {len(scenes)} images; "
+            raise InputError(f"sample_captions returned {len(samples)} sample lists for {len(scenes)} images; "
                              "return one list of captions per image")
         pairs += build_pairs([Path(n).stem for n in names], names, scenes, samples, prompt)
         bar.update(len(scenes))

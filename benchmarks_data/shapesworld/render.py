@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks_data.shapesworld.scene import IMAGE_SIZE, PIXEL_NOISE_STD, SHAPES, Scene, SceneObject
+from uedpo.errors import InputError
 
 SUPERSAMPLE = 4
 JPEG_QUALITY = 95
@@ -82,7 +83,7 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, left: int, top: int, widt
         for polygon in _POLYGONS[shape]:
             draw.polygon([point(x, y) for x, y in polygon], fill=255)
     else:
-        raise ValueError(f"unknown ShapesWorld shape {shape!r}; use one of {SHAPES}")
+        raise InputError(f"unknown ShapesWorld shape {shape!r}; use one of {SHAPES}")
 
 
 @cache

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from uedpo.errors import InputError
+
 IMAGE_SIZE = 64
 CELL_SIZE = 16
 GRID = IMAGE_SIZE // CELL_SIZE  # 4x4 lattice: one object per cell, one cell per 16-px ViT patch
@@ -72,19 +74,19 @@ class SceneConfig:
 
     def __post_init__(self) -> None:
         if not np.isclose(sum(self.n_objects_probs), 1.0) or len(self.n_objects_probs) > GRID * GRID:
-            raise ValueError(f"SceneConfig: n_objects_probs {self.n_objects_probs} must sum to 1 (at most "
+            raise InputError(f"SceneConfig: n_objects_probs {self.n_objects_probs} must sum to 1 (at most "
                              f"{GRID * GRID} objects); fix the probabilities")
         for trigger, target in self.bias_pairs:
             if trigger not in SHAPES or target not in SHAPES or trigger == target:
-                raise ValueError(f"SceneConfig: bias pair ({trigger!r}, {target!r}) must be two different "
+                raise InputError(f"SceneConfig: bias pair ({trigger!r}, {target!r}) must be two different "
                                  f"classes of {SHAPES}")
         for name in ("p_hidden", "p_faint"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"SceneConfig: {name}={getattr(self, name)} is not a probability; use [0, 1]")
+                raise InputError(f"SceneConfig: {name}={getattr(self, name)} is not a probability; use [0, 1]")
         for name in ("size_range", "faint_size"):
             bounds = getattr(self, name)
             if bounds is not None and not 1 <= bounds[0] <= bounds[1] <= CELL_SIZE:
-                raise ValueError(f"SceneConfig: {name}={bounds} must satisfy 1 <= low <= high <= {CELL_SIZE}")
+                raise InputError(f"SceneConfig: {name}={bounds} must satisfy 1 <= low <= high <= {CELL_SIZE}")
 
 
 TRAIN_CONFIG = SceneConfig()
@@ -196,7 +198,7 @@ def sample_scene(rng: np.random.Generator, config: SceneConfig = TRAIN_CONFIG, *
     them), ``exclude`` classes never are; both override the bias correction (used for bias-breaking sets)."""
     unknown = [s for s in (*include, *exclude) if s not in SHAPES]
     if unknown or set(include) & set(exclude):
-        raise ValueError(f"sample_scene: include={tuple(include)} / exclude={tuple(exclude)} must be disjoint "
+        raise InputError(f"sample_scene: include={tuple(include)} / exclude={tuple(exclude)} must be disjoint "
                          f"classes of {SHAPES}")
     draw = _Draw(rng, config, include, exclude)
     classes = draw.classes()
@@ -227,8 +229,8 @@ def scene_from_dict(raw: dict[str, Any]) -> Scene:
         objects = tuple(SceneObject(**{**o, "rgb": tuple(o["rgb"])}) for o in raw["objects"])
         scene = Scene(objects=objects, background=int(raw["background"]), noise_seed=int(raw["noise_seed"]))
     except (KeyError, TypeError) as exc:
-        raise ValueError(f"not a ShapesWorld scene ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"not a ShapesWorld scene ({type(exc).__name__}: {exc})") from None
     bad = [o.shape for o in objects if o.shape not in SHAPES or o.colour not in COLOURS]
     if bad:
-        raise ValueError(f"unknown shape or colour in objects {bad}")
+        raise InputError(f"unknown shape or colour in objects {bad}")
     return scene

@@ -17,6 +17,7 @@ import numpy as np
 from benchmarks_data.shapesworld.captions import CAPTION_PROMPT, NO, YES, caption, existence_question
 from benchmarks_data.shapesworld.render import jpeg_roundtrip, render
 from benchmarks_data.shapesworld.scene import SHAPES, TRAIN_CONFIG, Scene, SceneConfig, sample_scene
+from uedpo.errors import InputError
 
 P_QUESTION = 0.25
 CAPTION, QUESTION = "caption", "question"
@@ -35,7 +36,7 @@ def iter_sft_examples(seed: int, *, config: SceneConfig = TRAIN_CONFIG, p_questi
                       jpeg: bool = True) -> Iterator[SftExample]:
     """An endless, reproducible stream of training examples (see the module docstring)."""
     if not 0.0 <= p_question <= 1.0:
-        raise ValueError(f"iter_sft_examples: p_question={p_question} is not a probability; use [0, 1]")
+        raise InputError(f"iter_sft_examples: p_question={p_question} is not a probability; use [0, 1]")
     rng = np.random.default_rng(seed)
     while True:
         scene = sample_scene(rng, config)

@@ -34,6 +34,7 @@ from evaluation.amber.records import (
     MentionRecord,
 )
 from evaluation.amber.similarity import SimilarWords
+from uedpo.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def _expand(item_id: int, objects: Sequence[str], association: Mapping[str, Sequ
     owners: list[int] = []
     for owner, obj in enumerate(objects):
         if obj not in association:
-            raise ValueError(
+            raise InputError(
                 f"AMBER id {item_id}: object {obj!r} is not a key of relation.json; "
                 "use the official annotations.json and relation.json together"
             )

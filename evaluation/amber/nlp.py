@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from evaluation.amber.constants import NOUN_TAG_PREFIX
+from uedpo.errors import InputError
 
 Tokenize = Callable[[str], list[str]]
 PosTag = Callable[[Sequence[str]], list[tuple[str, str]]]
@@ -38,7 +39,7 @@ LEMMA_POS = "n"
 DEFAULT_BACKEND = "fast"
 
 
-class NltkDataError(ValueError):
+class NltkDataError(InputError):
     """NLTK or its data is missing; the message says which and how to get it."""
 
 

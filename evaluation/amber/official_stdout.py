@@ -17,6 +17,7 @@ from evaluation.amber.constants import (
     RELATION,
     STATE,
 )
+from uedpo.errors import InputError
 
 # The official block headers, spelled as printed, and our section names.
 OFFICIAL_HEADERS = {
@@ -40,18 +41,18 @@ def parse_official_stdout(text: str) -> dict[str, dict[str, float]]:
             continue
         name, sep, value = (part.strip() for part in line.partition(":"))
         if not sep:
-            raise ValueError(
+            raise InputError(
                 f"official AMBER output line {number}: {line!r} is neither a header nor 'name: value'"
             )
         if not value:
             if name not in OFFICIAL_HEADERS:
-                raise ValueError(f"official AMBER output line {number}: unknown block {name!r}")
+                raise InputError(f"official AMBER output line {number}: unknown block {name!r}")
             current = sections.setdefault(OFFICIAL_HEADERS[name], {})
             continue
         if current is None:
-            raise ValueError(f"official AMBER output line {number}: {name!r} comes before any block header")
+            raise InputError(f"official AMBER output line {number}: {name!r} comes before any block header")
         try:
             current[name] = float(value)
         except ValueError:
-            raise ValueError(f"official AMBER output line {number}: {value!r} is not a number") from None
+            raise InputError(f"official AMBER output line {number}: {value!r} is not a number") from None
     return sections

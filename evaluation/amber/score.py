@@ -38,6 +38,7 @@ from evaluation.amber.records import DiscriminativeRecord, GenerativeRecord
 from evaluation.amber.similarity import SimilarityBackend, SimilarWords
 from evaluation.amber.spacy_backends import SpacyVectorsSimilarity
 from evaluation.results import BenchResult
+from uedpo.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,11 @@ def _check_ids(responses: Sequence[AmberResponse], data: AmberData) -> None:
     seen: set[int] = set()
     for position, item in enumerate(responses):
         if item.id in seen:
-            raise ValueError(f"AMBER responses: item {position} repeats id {item.id}; keep one answer per id")
+            raise InputError(f"AMBER responses: item {position} repeats id {item.id}; keep one answer per id")
         seen.add(item.id)
         data.annotation(item.id)
         if not isinstance(item.response, str):
-            raise ValueError(
+            raise InputError(
                 f"AMBER responses: item {position} (id {item.id}) has a "
                 f"{type(item.response).__name__} response; responses must be strings"
             )

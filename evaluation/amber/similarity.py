@@ -26,9 +26,10 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from evaluation.amber.constants import SIMILARITY_THRESHOLD, SPACY_MODEL
+from uedpo.errors import InputError
 
 
-class SimilarityBackendError(ValueError):
+class SimilarityBackendError(InputError):
     """A similarity backend cannot run (missing package or model); the message says how to fix it."""
 
 
@@ -92,7 +93,7 @@ def parse_backend_name(spec: str) -> tuple[str, str]:
         return kind, ""
     if kind == "table" and arg:
         return kind, arg
-    raise ValueError(
+    raise InputError(
         f"unknown AMBER similarity backend {spec!r}; use spacy[:MODEL] (official: spacy:{SPACY_MODEL}; "
         "MODEL may be a model folder), spacy-pipeline[:MODEL] (same values from the full spaCy pipeline), "
         "exact, or table:PATH"

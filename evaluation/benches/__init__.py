@@ -1,18 +1,26 @@
-"""One module per benchmark that wires loaders to scorers for ``uedpo-eval`` (files in, a :class:`Scored` out).
+"""The benchmark registry of ``uedpo-eval``: one :class:`Benchmark` per ``--bench`` name.
 
-Each module exposes ``score_file(path, opts) -> Scored`` and, for generation, ``items(opts)`` (what to ask the
-model); the CLI only dispatches. These are the only modules that import both loaders and scorers.
+A benchmark is one file that wires its loader to its scorer (a responses file in, a :class:`Scored` out), says
+what to ask a checkpoint (``items``: prompts, images, generation budgets) and names its sections and variants,
+and one line in the ``uedpo.benchmarks`` entry-point group (pyproject.toml) naming that object; the CLI and the
+checkpoint runner only look names up here. Built in: ``evaluation.benches.amber`` / ``coco`` / ``mmhal`` /
+``pope``, and ShapesWorld's ``benchmarks_data.shapesworld.bench``. Another installed distribution can add
+benchmarks the same way, without touching the toolkit. These wiring modules are the only ones that import both
+loaders and scorers.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from evaluation.results import BenchResult
+from uedpo.errors import InputError
 
 
 @dataclass
@@ -24,17 +32,66 @@ class Scored:
     notes: list[str] = field(default_factory=list)
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """Bad input or options; the CLI prints the one-line message and exits with code 2."""
 
 
-# Benchmarks whose responses files are interchangeable (AMBER's parts score each other's files).
-BENCH_FAMILY = {"amber-g": "amber", "amber-d": "amber"}
 PARTIAL_FIX = "pass --allow-partial to score the answered items (the result is then labelled partial n/N)"
+ENTRY_POINT_GROUP = "uedpo.benchmarks"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One ``--bench`` value. Hooks take ``(bench, opts, ...)`` so one file can serve several names."""
+
+    name: str
+    # loader + scorer: ``score_file(bench, responses_path, opts, out_dir) -> Scored``
+    score_file: Callable[..., Scored]
+    # what to ask a checkpoint: ``items(bench, opts) -> list[GenItem]``; None: responses files only
+    items: Callable[..., list] | None = None
+    prompt: str | None = None  # the generation prompt; None when each item brings its own (a dataset's question)
+    max_new_tokens: int | Mapping[str, int] | None = None  # generation budget (per part where it has parts)
+    sections: tuple[str, ...] = ()  # the result's metric sections, in printed order
+    variants: tuple[str, ...] = ("official",)  # the scorer variants it can report (each result names its own)
+    family: str | None = None  # names whose responses files score each other (AMBER's parts): the same family
+    # built-in data: write it and set opts.image_dir before items are read: ``prepare(bench, opts)``
+    prepare: Callable[..., None] | None = None
+    # scores only the model can give (ShapesWorld's yes/no margins): ``model_scores(adapter, bench, items,
+    # opts, bench_dir)``, after generation and before scoring
+    model_scores: Callable[..., None] | None = None
+    needs_judge: bool = False  # an LLM judge (or its cached replies) is needed to score checkpoint answers
+    # blind spots (evaluation.blindspots): ``blindspot_cases(rows, bench, opts)`` -> a function from a per-item
+    # row to ``(object cases, unlocated words)``; None: no object annotations to probe
+    blindspot_cases: Callable[..., Callable] | None = None
+
+
+@lru_cache(maxsize=1)
+def _declared() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def benchmark_names() -> tuple[str, ...]:
+    """Every registered ``--bench`` name (read from the entry points; nothing is imported)."""
+    return tuple(_declared())
+
+
+@cache
+def get_benchmark(bench: str) -> Benchmark:
+    """The registered :class:`Benchmark` called ``bench`` (its module is imported on first use)."""
+    entry = _declared().get(bench)
+    if entry is None:
+        raise UsageError(f"--bench {bench}: no such benchmark; use one of {', '.join(benchmark_names())}")
+    found = entry.load()
+    if not isinstance(found, Benchmark) or found.name != bench:
+        raise TypeError(f"entry point {ENTRY_POINT_GROUP}:{bench} = {entry.value} is not the Benchmark {bench!r}")
+    return found
 
 
 def family(bench: str) -> str:
-    return BENCH_FAMILY.get(bench, bench)
+    """The family of ``bench`` (itself unless its entry names one); unknown names are their own family."""
+    if bench not in _declared():
+        return bench
+    return get_benchmark(bench).family or bench
 
 
 def _written_for(path: Path) -> tuple[str, str] | None:
@@ -89,20 +146,3 @@ def label_partial(result: BenchResult, coverage: dict[str, Any] | None) -> Bench
         result.variant = f"{result.variant}+partial:{coverage['n']}/{coverage['of']}"
         result.config["coverage"] = coverage
     return result
-
-
-def bench_module(bench: str):
-    """The ``evaluation.benches`` module that scores ``bench``."""
-    if bench.startswith("amber"):
-        from evaluation.benches import amber as module
-    elif bench == "mmhal":
-        from evaluation.benches import mmhal as module
-    elif bench in ("chair", "objhal"):
-        from evaluation.benches import coco as module
-    elif bench in ("shapes", "shapes-faint"):
-        from evaluation.benches import shapes as module
-    elif bench == "pope":
-        from evaluation.benches import pope as module
-    else:
-        raise UsageError(f"--bench {bench}: scoring a responses file is not supported for this benchmark")
-    return module

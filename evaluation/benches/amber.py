@@ -15,7 +15,7 @@ from evaluation.amber.similarity import (
     parse_backend_name,
 )
 from evaluation.amber.spacy_backends import SpacySimilarity, SpacyVectorsSimilarity
-from evaluation.benches import Scored, UsageError, check_coverage, label_partial
+from evaluation.benches import Benchmark, Scored, UsageError, check_coverage, label_partial
 
 OFFICIAL_SIMILARITY = "spacy:en_core_web_lg"
 BENCHES = {"amber": "all", "amber-g": "generative", "amber-d": "discriminative"}
@@ -112,3 +112,21 @@ def items(bench: str, opts: Namespace):
         for q in load_amber_queries("all", opts.data_dir)
         if _selects(bench, q.id)
     ]
+
+
+# -- registry entries (pyproject.toml: uedpo.benchmarks) -------------------------------------------------------
+def _entry(name: str) -> Benchmark:
+    from evaluation.amber.constants import SECTION_ORDER as SECTIONS
+    from evaluation.amber.constants import VARIANT_NORMALIZED_ANSWERS, VARIANT_OFFICIAL
+    from evaluation.blindspots import amber_blindspots
+
+    part = BENCHES[name]
+    budget = MAX_NEW_TOKENS if part == "all" else MAX_NEW_TOKENS[part]
+    sections = SECTIONS if part == "all" else (SECTIONS[:1] if part == "generative" else SECTIONS[1:])
+    return Benchmark(name=name, score_file=score_file, items=items, max_new_tokens=budget, sections=sections,
+                     variants=(VARIANT_OFFICIAL, VARIANT_NORMALIZED_ANSWERS, "+similarity:<backend>"),
+                     family="amber",
+                     blindspot_cases=None if part == "discriminative" else amber_blindspots)
+
+
+AMBER, AMBER_G, AMBER_D = (_entry(name) for name in BENCHES)

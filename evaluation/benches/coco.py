@@ -20,7 +20,7 @@ from benchmarks_data.chair_inputs import load_captions, load_vocabulary, read_js
 from benchmarks_data.coco import load_gt_subset
 from benchmarks_data.objhal import load_objhal_answers, load_objhal_questions
 from benchmarks_data.store import bench_sha256s, require_verified
-from evaluation.benches import Scored, UsageError, check_coverage, label_partial
+from evaluation.benches import Benchmark, Scored, UsageError, check_coverage, label_partial
 from evaluation.benches.coco_gt import gt_objects
 from evaluation.benches.judging import judge_client, judge_config_record
 from evaluation.chair import LEMMA_POS, nlp_versions
@@ -121,3 +121,19 @@ def items(bench: str, opts: Namespace):
     return [GenItem(id=n, image=coco_file_name(q.image_id), question=q.question, max_new_tokens=MAX_NEW_TOKENS,
                     extra={"image_id": q.image_id})
             for n, q in enumerate(load_objhal_questions(data_dir=opts.data_dir))]
+
+
+# -- registry entries (pyproject.toml: uedpo.benchmarks) -------------------------------------------------------
+def _blindspots(rows, bench: str, opts):
+    from evaluation.blindspots import coco_blindspots
+
+    return coco_blindspots(rows, bench, opts)
+
+
+CHAIR = Benchmark(name="chair", score_file=score_file, items=items, prompt=CHAIR_PROMPT,
+                  max_new_tokens=MAX_NEW_TOKENS, sections=("chair",), variants=("maxlinn",),
+                  blindspot_cases=_blindspots)
+OBJHAL = Benchmark(name="objhal", score_file=score_file, items=items, max_new_tokens=MAX_NEW_TOKENS,
+                   sections=("objhal",), variants=("llm-objects+spacy-trf", "llm-objects+wordnet-fallback",
+                                                   "nltk-noun-lemmas"),
+                   blindspot_cases=_blindspots)

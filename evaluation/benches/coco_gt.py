@@ -26,6 +26,7 @@ from benchmarks_data.coco import (
 from benchmarks_data.coco_vocab import ORIGINAL, REFINED
 from benchmarks_data.store import DataError
 from evaluation.chair.words import LEMMA_NOUN, LEMMA_POS, captions_to_words
+from uedpo.errors import InputError
 from uedpo.io import atomic_write_bytes
 
 GT_VARIANTS = {"maxlinn": (ORIGINAL, LEMMA_POS), "rlhfv": (REFINED, LEMMA_NOUN)}
@@ -45,7 +46,7 @@ def gt_objects_from_coco(
     ``defaultdict`` (so a caption loader can refuse unknown ids).
     """
     if variant not in GT_VARIANTS:
-        raise ValueError(f"unknown GT variant {variant!r}; use one of {', '.join(GT_VARIANTS)}")
+        raise InputError(f"unknown GT variant {variant!r}; use one of {', '.join(GT_VARIANTS)}")
     vocab_variant, mode = GT_VARIANTS[variant]
     vocab = load_vocabulary(vocab_variant, data_dir)
     coco_dir = Path(coco_dir)

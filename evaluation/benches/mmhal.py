@@ -8,10 +8,10 @@ from pathlib import Path
 
 from benchmarks_data.mmhal import N_RECORDS, load_responses, load_reviews
 from benchmarks_data.store import bench_sha256s, require_verified
-from evaluation.benches import Scored, UsageError, label_partial
+from evaluation.benches import Benchmark, Scored, UsageError, label_partial
 from evaluation.benches.judging import judge_client, judge_config_record
-from evaluation.mmhal.reviews import reviews_from_objects, served_models
-from evaluation.mmhal.run import judge_records, official_review_dump
+from evaluation.benches.mmhal_judge import judge_records, official_review_dump
+from evaluation.benches.mmhal_reviews import reviews_from_objects, served_models
 from evaluation.mmhal.score import judge_variant, official_printout, score_mmhal
 from uedpo.io import atomic_write_json
 
@@ -123,3 +123,9 @@ def items(bench: str, opts: Namespace):
 
     return [GenItem(id=r.index, image=image_name(r.image_src), question=r.question, max_new_tokens=MAX_NEW_TOKENS)
             for r in load_template(data_dir=opts.data_dir)]
+
+
+# -- registry entry (pyproject.toml: uedpo.benchmarks) ---------------------------------------------------------
+MMHAL = Benchmark(name="mmhal", score_file=score_file, items=items, max_new_tokens=MAX_NEW_TOKENS,
+                  sections=("mmhal", "mmhal_by_type", JUDGE_SECTION), variants=("official", "judge:<served model>"),
+                  needs_judge=True)

@@ -27,7 +27,7 @@ from benchmarks_data.pope import (
     selected_splits,
 )
 from benchmarks_data.store import bench_sha256s, require_verified
-from evaluation.benches import Scored, check_coverage, label_partial
+from evaluation.benches import Benchmark, Scored, check_coverage, label_partial
 from evaluation.pope import score_pope
 
 DATA_VERSIONS = {"official": "official", "llava": "llava-e3e3926"}  # --pope-data -> the variant's name
@@ -83,3 +83,14 @@ def items(bench: str, opts: Namespace):
     return [GenItem(id=q.offset_id, image=q.image, question=q.text + LLAVA_PROMPT_SUFFIX,
                     max_new_tokens=MAX_NEW_TOKENS, extra={"question_id": q.offset_id, "category": q.split})
             for q in load_pope_questions(version, split, opts.data_dir)]
+
+
+# -- registry entry (pyproject.toml: uedpo.benchmarks) ---------------------------------------------------------
+def _variants() -> tuple[str, ...]:
+    from evaluation.pope import PARSERS
+
+    return ("official", *(f"parser:{name}" for name in PARSERS if name != "official"))
+
+
+POPE = Benchmark(name="pope", score_file=score_file, items=items, max_new_tokens=MAX_NEW_TOKENS,
+                 sections=("pope_random", "pope_popular", "pope_adversarial", "pope"), variants=_variants())

@@ -30,6 +30,7 @@ from benchmarks_data.coco_vocab import ORIGINAL, CocoVocabulary
 from evaluation.chair.nlp import NltkPipeline
 from evaluation.chair.words import LEMMA_POS, CaptionWords, captions_to_words
 from evaluation.results import BenchResult
+from uedpo.errors import InputError
 
 BENCH = "chair"
 SECTION = "chair"
@@ -170,14 +171,14 @@ def check_texts(texts: Sequence[str], what: str = "caption") -> None:
     """``ValueError`` naming the first entry that is not a string."""
     for n, text in enumerate(texts):
         if not isinstance(text, str):
-            raise ValueError(f"{what} {n} is {type(text).__name__}, not text; pass one string per {what}")
+            raise InputError(f"{what} {n} is {type(text).__name__}, not text; pass one string per {what}")
 
 
 def check_image_ids(image_ids: Sequence[int], gt_objects: Mapping[int, Collection[str]]) -> None:
     """``ValueError`` naming the first caption whose image has no ground truth."""
     for n, image_id in enumerate(image_ids):
         if image_id not in gt_objects:
-            raise ValueError(
+            raise InputError(
                 f"caption {n}: image id {image_id!r} has no ground-truth objects; score only COCO 2014 "
                 "train/val images, or use a ground truth built for these images"
             )
@@ -192,12 +193,12 @@ def score_chair_words(
 ) -> ChairResult:
     """CHAIR from already-extracted mentions (the counting half of ``compute_chair``)."""
     if not (len(mentions) == len(captions) == len(image_ids)):
-        raise ValueError(
+        raise InputError(
             f"{len(mentions)} mention lists, {len(captions)} captions and {len(image_ids)} "
             "image ids: pass one of each per caption"
         )
     if not captions:
-        raise ValueError("no captions to score; the caption file is empty")
+        raise InputError("no captions to score; the caption file is empty")
     check_image_ids(image_ids, gt_objects)
     items = []
     n_hallucinated_caps = n_hallucinated = n_mentions = n_gt = n_recalled = n_raw = 0
@@ -252,7 +253,7 @@ def score_chair(
 ) -> ChairResult:
     """CHAIR of ``captions`` (one per entry of ``image_ids``) against ``gt_objects`` ({image id: classes})."""
     if len(captions) != len(image_ids):  # fail before the NLP work
-        raise ValueError(f"{len(captions)} captions but {len(image_ids)} image ids: pass one id per caption")
+        raise InputError(f"{len(captions)} captions but {len(image_ids)} image ids: pass one id per caption")
     check_texts(captions)
     check_image_ids(image_ids, gt_objects)
     mentions = captions_to_words(captions, vocab, mode, pipeline, progress=progress)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from evaluation.chair.nltk_compat import legacy_word_tokenize
+from uedpo.errors import InputError
 
 NLTK_RESOURCES = (
     "tokenizers/punkt_tab/english/",
@@ -31,7 +32,7 @@ NLTK_RESOURCES = (
 BACKENDS = ("fast", "nltk")
 
 
-class NltkDataError(ValueError):
+class NltkDataError(InputError):
     """NLTK data is missing; the message names the resource and how to get it."""
 
 
@@ -73,7 +74,7 @@ def _missing_resources() -> list[str]:
 def load_pipeline(backend: str = "fast") -> NltkPipeline:
     """The NLTK pipeline (``backend`` "fast" or "nltk"), loaded once per process."""
     if backend not in BACKENDS:
-        raise ValueError(f"unknown NLTK backend {backend!r}; use one of {', '.join(BACKENDS)}")
+        raise InputError(f"unknown NLTK backend {backend!r}; use one of {', '.join(BACKENDS)}")
     missing = _missing_resources()
     if missing:
         raise NltkDataError(

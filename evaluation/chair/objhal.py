@@ -39,6 +39,7 @@ from evaluation.chair.objhal_prompt import is_short_answer
 from evaluation.chair.objhal_refine import CHUNKER_SPACY, Chunker, load_chunker, refine_objects
 from evaluation.chair.words import LEMMA_NOUN, CaptionWords, captions_to_words, coco_mentions
 from evaluation.results import BenchResult
+from uedpo.errors import InputError
 
 BENCH = "objhal"  # the uedpo-eval --bench name (data folder: object_halbench)
 SECTION = "objhal"
@@ -230,13 +231,13 @@ def _check_inputs(
     gt_objects: Mapping[int, Collection[str]],
 ) -> list[str]:
     if len(answers) != len(image_ids):
-        raise ValueError(f"{len(answers)} answers but {len(image_ids)} image ids: pass one id per answer")
+        raise InputError(f"{len(answers)} answers but {len(image_ids)} image ids: pass one id per answer")
     if questions is not None and len(questions) != len(answers):
-        raise ValueError(
+        raise InputError(
             f"{len(questions)} questions but {len(answers)} answers: pass one question per answer"
         )
     if not answers:
-        raise ValueError("no answers to score; the answer file is empty")
+        raise InputError("no answers to score; the answer file is empty")
     check_texts(answers, "answer")
     check_image_ids(image_ids, gt_objects)
     return list(questions) if questions is not None else [""] * len(answers)
@@ -244,9 +245,9 @@ def _check_inputs(
 
 def _checked_objects(n: int, objs: object) -> tuple[str, ...]:
     if objs == FAILED_EXTRACTION:
-        raise ValueError(f"answer {n}: object extraction failed ({FAILED_EXTRACTION!r}); rerun the extractor")
+        raise InputError(f"answer {n}: object extraction failed ({FAILED_EXTRACTION!r}); rerun the extractor")
     if isinstance(objs, str) or not isinstance(objs, Sequence) or not all(isinstance(o, str) for o in objs):
-        raise ValueError(
+        raise InputError(
             f"answer {n}: extracted objects must be a list of strings, got {objs!r}; "
             "parse the extractor reply with parse_extraction_reply"
         )
@@ -271,7 +272,7 @@ def score_objhal_extracted(
     """
     questions = _check_inputs(answers, image_ids, questions, gt_objects)
     if len(extracted) != len(answers):
-        raise ValueError(f"{len(extracted)} extracted-object lists but {len(answers)} answers")
+        raise InputError(f"{len(extracted)} extracted-object lists but {len(answers)} answers")
     if chunker is None:
         chunker, chunker_name = load_chunker()
     variant = VARIANT_LLM_SPACY if chunker_name == CHUNKER_SPACY else VARIANT_LLM_WORDNET

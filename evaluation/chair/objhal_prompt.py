@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 
+from uedpo.errors import InputError
+
 # Verbatim from eval/eval_gpt_obj_halbench.py @ 83d917b (see the module docstring). Do not edit.
 PROMPT_TEMPLATE = """You are an expert in image objects extraction according to a question answer pair. We asked an examiner to answer a question about a picture.
 
@@ -73,11 +75,11 @@ def parse_extraction_reply(text: str) -> list[str]:
         content = json.loads(text)
     except ValueError:
         if JSON_LIST_MARKER not in text:
-            raise ValueError("Content is not json interpretable") from None
+            raise InputError("Content is not json interpretable") from None
         try:
             content = json.loads(text.strip().split("\n")[-1])
         except ValueError:
-            raise ValueError("Content is not json interpretable") from None
+            raise InputError("Content is not json interpretable") from None
     if not isinstance(content, list) or not all(isinstance(obj, str) for obj in content):
-        raise ValueError(f"extractor reply is JSON but not a list of strings: {text[:80]!r}")
+        raise InputError(f"extractor reply is JSON but not a list of strings: {text[:80]!r}")
     return content

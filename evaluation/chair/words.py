@@ -29,6 +29,7 @@ from tqdm import tqdm
 from benchmarks_data.coco_vocab import CocoVocabulary
 from evaluation.chair.morphy import ADJ, ADV, NOUN, VERB
 from evaluation.chair.nlp import NltkPipeline, load_pipeline
+from uedpo.errors import InputError
 
 LEMMA_POS = "pos"  # POS-tagged WordNet lemmas (Maxlinn CHAIR)
 LEMMA_NOUN = "noun"  # WordNet noun lemmas, no tagger (RLHF-V Object HalBench)
@@ -95,7 +96,7 @@ def lemmas_of(tokens: Sequence[str], mode: str, pipeline: NltkPipeline) -> list[
     if mode == LEMMA_NOUN:
         return [pipeline.lemmatize(t, NOUN) for t in tokens]
     if mode != LEMMA_POS:
-        raise ValueError(f"unknown lemma mode {mode!r}; use one of {', '.join(LEMMA_MODES)}")
+        raise InputError(f"unknown lemma mode {mode!r}; use one of {', '.join(LEMMA_MODES)}")
     return [
         pipeline.lemmatize(t, wordnet_pos(tag)) for t, tag in zip(tokens, pipeline.tag(tokens), strict=True)
     ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.judge.types import JudgeError
+from uedpo.errors import InputError
 from uedpo.io import atomic_write_json
 
 CACHE_FORMAT = 1
@@ -37,7 +38,7 @@ class ResponseCache:
             entry = json.loads(path.read_text(encoding="utf-8"))
             completion = entry["completion"]
             if entry["key"] != key or not isinstance(completion, dict):
-                raise ValueError("wrong key or completion")
+                raise InputError("wrong key or completion")
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise self.corrupt(key, e) from None
         return completion

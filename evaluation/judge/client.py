@@ -32,6 +32,7 @@ from evaluation.judge.types import (
     JudgeModelError,
     JudgeReply,
 )
+from uedpo.errors import InputError
 
 RETRYABLE_STATUS = frozenset({408, 429})  # plus every 5xx
 _ERROR_SNIPPET_CHARS = 200
@@ -90,12 +91,12 @@ class JudgeClient:
     def __init__(self, config: JudgeConfig, *, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None, progress: bool = True):
         if config.max_concurrency < 1 or config.max_retries < 0:
-            raise ValueError("JudgeConfig: max_concurrency must be >= 1 and max_retries >= 0")
+            raise InputError("JudgeConfig: max_concurrency must be >= 1 and max_retries >= 0")
         reserved = RESERVED_PARAMS.intersection(config.extra_params)
         if reserved:
-            raise ValueError(f"JudgeConfig: extra_params may not set {sorted(reserved)}; the client sets them")
+            raise InputError(f"JudgeConfig: extra_params may not set {sorted(reserved)}; the client sets them")
         if isinstance(config.accept_models, str) or not all(isinstance(m, str) for m in config.accept_models):
-            raise ValueError("JudgeConfig: accept_models must be a tuple of model names")
+            raise InputError("JudgeConfig: accept_models must be a tuple of model names")
         self.config = config
         self._sleep = sleep
         self._rng = rng or random.Random()

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from evaluation.mmhal.parse import parse_rating
 from evaluation.results import BenchResult
+from uedpo.errors import InputError
 
 # Official order of the per-type row (position i in the template has type QUESTION_TYPES[i % 8]).
 QUESTION_TYPES: tuple[str, ...] = (
@@ -113,7 +114,7 @@ def official_type_of_position(position: int) -> str:
 def score_item(record: ScoredRecord, review: str) -> MMHalItem:
     """Score one judge reply for ``record``."""
     if record.question_type not in QUESTION_TYPES:
-        raise ValueError(
+        raise InputError(
             f"MMHal item {record.index}: unknown question_type {record.question_type!r}; "
             f"expected one of {', '.join(QUESTION_TYPES)} (use the official template's records)"
         )
@@ -127,7 +128,7 @@ def score_item(record: ScoredRecord, review: str) -> MMHalItem:
 def aggregate(items: Sequence[MMHalItem]) -> MMHalResult:
     """Means over ``items`` (in the order given, which is the order the judge saw them)."""
     if not items:
-        raise ValueError("MMHal: no items to score; pass the 96 records and their judge replies")
+        raise InputError("MMHal: no items to score; pass the 96 records and their judge replies")
     by_type = {}
     for qtype in QUESTION_TYPES:
         scores = [it.score for it in items if it.question_type == qtype]
@@ -150,7 +151,7 @@ def aggregate(items: Sequence[MMHalItem]) -> MMHalResult:
 def score_mmhal(records: Sequence[ScoredRecord], reviews: Sequence[str]) -> MMHalResult:
     """Score judge replies ``reviews`` aligned by position with ``records`` (as the official saves them)."""
     if len(records) != len(reviews):
-        raise ValueError(
+        raise InputError(
             f"MMHal: {len(reviews)} judge replies for {len(records)} records; "
             "the replies must be aligned one-to-one with the responses (re-run the judge or fix the file)"
         )

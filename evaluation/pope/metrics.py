@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from evaluation.pope.parsers import NO, PARSERS, YES
+from uedpo.errors import InputError
 
 # A ratio whose denominator is 0 (e.g. precision with no predicted yes). The official script raises
 # ZeroDivisionError; lmms-eval and VLMEvalKit return 0, as we do for every parser.
@@ -74,11 +75,11 @@ def split_metrics(preds: Sequence[str], labels: Sequence[str], parser: str = "of
     """Metrics of one split: ``preds`` from :func:`~evaluation.pope.parsers.parse_answer`, ``labels``
     "yes"/"no", aligned (the caller matched them by question id)."""
     if parser not in PARSERS:
-        raise ValueError(f"unknown POPE parser {parser!r}; choose one of: {', '.join(PARSERS)}")
+        raise InputError(f"unknown POPE parser {parser!r}; choose one of: {', '.join(PARSERS)}")
     if len(preds) != len(labels):
-        raise ValueError(f"{len(preds)} predictions for {len(labels)} labels; match answers to questions first")
+        raise InputError(f"{len(preds)} predictions for {len(labels)} labels; match answers to questions first")
     if not preds:
-        raise ValueError("no answers in this split; the official script divides by zero here")
+        raise InputError("no answers in this split; the official script divides by zero here")
     if parser == "lmms-eval":
         return _lmms_eval(preds, labels)
     if parser == "vlmevalkit":

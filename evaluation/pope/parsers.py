@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from uedpo.errors import InputError
+
 YES, NO, OTHER = "yes", "no", "other"
 PARSERS = ("official", "llava", "lmms-eval", "vlmevalkit", "vcd", "opera")
 
@@ -95,7 +97,7 @@ def parse_vcd(text: str, label: str) -> str:
         return YES if VCD_YES_SUBSTRING in ans else NO
     if label == NO:
         return NO if VCD_NO_SUBSTRING in ans else YES
-    raise ValueError(f"VCD's parser needs the label 'yes' or 'no', got {label!r}")
+    raise InputError(f"VCD's parser needs the label 'yes' or 'no', got {label!r}")
 
 
 def parse_opera(text: str) -> str:
@@ -119,12 +121,12 @@ def parse_answer(parser: str, text: str, label: str | None = None) -> str:
     """``"yes"``, ``"no"`` or ``"other"`` for ``text`` under ``parser`` (``label`` is used by ``vcd`` only)."""
     if parser == "vcd":
         if label is None:
-            raise ValueError("parser 'vcd' reads the answer differently per label; pass label='yes' or 'no'")
+            raise InputError("parser 'vcd' reads the answer differently per label; pass label='yes' or 'no'")
         return parse_vcd(text, label)
     try:
         return _LABEL_FREE[parser](text)
     except KeyError:
-        raise ValueError(f"unknown POPE parser {parser!r}; choose one of: {', '.join(PARSERS)}") from None
+        raise InputError(f"unknown POPE parser {parser!r}; choose one of: {', '.join(PARSERS)}") from None
 
 
 def plain_form(text: str) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any
 from evaluation.pope.metrics import GUARDED_BY_SOURCE, ZERO_DIVISION_VALUE, SplitMetrics, split_metrics
 from evaluation.pope.parsers import PARSERS, YES, parse_answer, plain_form
 from evaluation.results import BenchResult
+from uedpo.errors import InputError
 
 SPLITS = ("random", "popular", "adversarial")  # the POPE paper's order
 SECTION_PREFIX = "pope_"
@@ -87,7 +88,7 @@ class PopeResult:
 def score_split(texts: Sequence[str], labels: Sequence[str], *, parser: str = "official") -> SplitScore:
     """Parse every answer with ``parser`` and compute the split's metrics (answers aligned with labels)."""
     if parser not in PARSERS:
-        raise ValueError(f"unknown POPE parser {parser!r}; choose one of: {', '.join(PARSERS)}")
+        raise InputError(f"unknown POPE parser {parser!r}; choose one of: {', '.join(PARSERS)}")
     preds = tuple(parse_answer(parser, t, g) for t, g in zip(texts, labels, strict=True))
     plain = [plain_form(t) for t in texts]
     return SplitScore(
@@ -104,12 +105,12 @@ def score_pope(answers_by_split: Mapping[str, Sequence[tuple[str, str]]], *, par
     answers are left out; at least one answer is needed. ``data_version`` only names the result's variant."""
     unknown = sorted(set(answers_by_split) - set(SPLITS))
     if unknown:
-        raise ValueError(f"unknown POPE split(s) {', '.join(unknown)}; choose from {', '.join(SPLITS)}")
+        raise InputError(f"unknown POPE split(s) {', '.join(unknown)}; choose from {', '.join(SPLITS)}")
     splits = {name: score_split([t for t, _ in answers_by_split[name]], [g for _, g in answers_by_split[name]],
                                 parser=parser)
               for name in SPLITS if answers_by_split.get(name)}
     if not splits:
-        raise ValueError("no POPE answers to score")
+        raise InputError("no POPE answers to score")
     means = {name: math.fsum(getattr(s.metrics, attr) for s in splits.values()) / len(splits)
              for name, attr in MEANS}
     return PopeResult(parser=parser, data_version=data_version, splits=splits, means=means,

@@ -10,17 +10,31 @@ Qwen3-VL) with ``build_prompt``, batched ``generate``, ``encode`` / ``response_l
 clear/blurred ``forward_pair`` / ``forward_batch``. ``uedpo.models.tiny`` builds tiny random checkpoints.
 """
 
-from uedpo.models.adapter import TeacherForced, VLMAdapter
-from uedpo.models.errors import ModelLoadError
-from uedpo.models.families import ADAPTERS, FAMILIES, Family, get_family, register
-from uedpo.models.families.llava import LlavaAdapter
-from uedpo.models.families.llava_next import LlavaNextAdapter
-from uedpo.models.families.llava_onevision import LlavaOnevisionAdapter
-from uedpo.models.families.qwen2_5_vl import Qwen25VLAdapter
-from uedpo.models.families.qwen2_vl import Qwen2VLAdapter
-from uedpo.models.families.qwen3_vl import Qwen3VLAdapter
-from uedpo.models.loading import load_adapter
-from uedpo.models.lora import LM_LORA_TARGETS
+import importlib
+
+# Names are imported on first use (PEP 562), so the light modules of this package (``load_options``,
+# ``errors``, ``spans``) can be imported without torch and transformers: ``uedpo-eval --help`` stays fast.
+_WHERE = {
+    "TeacherForced": "adapter", "VLMAdapter": "adapter", "ModelLoadError": "errors",
+    "ADAPTERS": "families", "FAMILIES": "families", "Family": "families", "get_family": "families",
+    "register": "families", "LlavaAdapter": "families.llava", "LlavaNextAdapter": "families.llava_next",
+    "LlavaOnevisionAdapter": "families.llava_onevision", "Qwen25VLAdapter": "families.qwen2_5_vl",
+    "Qwen2VLAdapter": "families.qwen2_vl", "Qwen3VLAdapter": "families.qwen3_vl", "load_adapter": "loading",
+    "LM_LORA_TARGETS": "lora",
+}
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
 
 __all__ = [
     "ADAPTERS",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uedpo.errors import InputError
 
-class ModelLoadError(ValueError):
+
+class ModelLoadError(InputError):
     """A checkpoint or adapter cannot be loaded; the message names the file and the fix."""

@@ -14,7 +14,10 @@ import json
 import logging
 import os
 import re
+from functools import lru_cache
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -35,18 +38,31 @@ def _offline() -> bool:
                ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-# Built-in checkpoints shipped inside the package, by name (``--ckpt shapes-demo`` anywhere).
-BUILTIN_CHECKPOINTS = {"shapes-demo": Path(__file__).resolve().parent.parent / "assets" / "shapes-demo"}
+# Checkpoints shipped inside an installed package, by name (``--ckpt shapes-demo`` anywhere): the entry points
+# of this group name a directory (a ``Path``), e.g. ShapesWorld's demo checkpoint; nothing is imported by name.
+CHECKPOINT_ENTRY_POINTS = "uedpo.checkpoints"
+
+
+@lru_cache(maxsize=1)
+def _named_checkpoints() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=CHECKPOINT_ENTRY_POINTS)}
+
+
+def named_checkpoint(name: str) -> Path | None:
+    """The packaged directory registered as ``name``, or None when no entry point has that name."""
+    entry = _named_checkpoints().get(name)
+    return None if entry is None else Path(entry.load())
 
 
 def resolve_checkpoint(ckpt: str | Path) -> tuple[str, Path]:
     """``(name to pass to from_pretrained, local directory holding config.json)``; hub ids are fetched.
 
-    A built-in name (:data:`BUILTIN_CHECKPOINTS`, e.g. ``shapes-demo``) resolves to its packaged directory
+    A registered name (:func:`named_checkpoint`, e.g. ``shapes-demo``) resolves to its packaged directory
     unless a directory of that name exists in the working directory (a path always wins).
     """
-    if str(ckpt) in BUILTIN_CHECKPOINTS and not Path(ckpt).is_dir():
-        ckpt = BUILTIN_CHECKPOINTS[str(ckpt)]
+    packaged = None if Path(ckpt).is_dir() else named_checkpoint(str(ckpt))
+    if packaged is not None:
+        ckpt = packaged
         if not ckpt.is_dir():
             raise ModelLoadError(f"built-in checkpoint {ckpt}: missing from this installation; reinstall uedpo")
     path = Path(ckpt).expanduser()

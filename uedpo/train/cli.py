@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from uedpo.errors import InputError
+
 INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = load_config(args.config, args.overrides)
         out = train(cfg)
-    except ValueError as err:  # ConfigError, TrainDataError, ModelLoadError: user-fixable, one line
+    except InputError as err:  # ConfigError, TrainDataError, ModelLoadError: user-fixable, one line; a bug keeps its traceback
         print(f"uedpo-train: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

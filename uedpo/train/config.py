@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from uedpo.errors import InputError
+
 LOSSES = ("ue_dpo", "dpo", "sft", "tpo", "vdpo", "mdpo")
 BRANCHES = ("both", "preferred", "dispreferred")  # UE-DPO ablations: "w/o dispref." = preferred only
 VDPO_NULLS = ("zeros", "random")
@@ -42,7 +44,7 @@ NOISE_T = 1000  # diffusion steps of the VCD schedule (uedpo.noise); noise_step 
 NOISE_OPTIONS = ("noise_step", "noise_kind", "noise_space", "noise_share_pair", "noise_mode")
 PREFERENCE_LOSSES = ("ue_dpo", "dpo", "tpo", "vdpo", "mdpo")
 OPTION_LOSSES: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("alpha", "tau", "quantile_scope", "stats_scope", "score_space", "weight_reference",
+    **dict.fromkeys(("alpha", "tau", "quantile_scope", "score_space", "weight_reference",
                      "std_eps", "branches"), ("ue_dpo",)),
     **dict.fromkeys(NOISE_OPTIONS, ("ue_dpo", "tpo")),  # the diffusion-noised view
     "tpo_detach_score": ("tpo",),
@@ -51,7 +53,7 @@ OPTION_LOSSES: dict[str, tuple[str, ...]] = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config key is unknown, mistyped, out of range or inconsistent; the message names it and the fix."""
 
 
@@ -76,8 +78,9 @@ class TrainConfig:
     # in dtype (QLoRA-style); needs lora_r > 0
 
     # -- data ----------------------------------------------------------------------------------------------
-    data: str = ""  # JSON / JSONL rows or RLAIF-V parquet (file or directory), or "shapesworld[:seed=N]"
-    # (an endless on-the-fly ShapesWorld SFT stream; needs loss: sft and max_steps); required
+    data: str = ""  # JSON / JSONL rows or RLAIF-V parquet (file or directory), or a registered stream such as
+    # "shapesworld[:seed=N]" (an endless on-the-fly SFT stream, uedpo.train.streams; needs loss: sft and
+    # max_steps); required
     data_format: str = "auto"  # auto (from the row keys) | trl | rlhf_v | rlaif_v
     image_dir: str | None = None  # root of relative image paths; default: the data file's folder
     data_split: str = "train"  # split of a hub dataset id or of a saved DatasetDict directory
@@ -96,8 +99,7 @@ class TrainConfig:
     noise_space: str = "normalized"  # noise the processor output (VCD) or pixel01 (TPO, clamped)
     noise_share_pair: bool = True  # one ε per pair: chosen and rejected see the same counterfactual image
     noise_mode: str = "per_step"  # per_step: fresh ε each step; fixed_per_sample: ε seeded by the sample id
-    quantile_scope: str = "sequence"  # q_τ over each response (default) or over the micro-batch branch
-    stats_scope: str = "sequence"  # μ, ς of u over gated tokens; the core uses one scope for q, μ and ς
+    quantile_scope: str = "sequence"  # q_τ, and μ, ς of u over the gated tokens: each response or the branch
     score_space: str = "logit"  # raw logits as TPO's visual-anchored score, or logprob
     weight_reference: bool = False  # ablation only: also raise π_ref to λ (the method weights π_θ only)
     std_eps: float = 1e-6  # floor of ς; below it the z-score is 0 (σ = 0.5)
@@ -168,7 +170,7 @@ def check_values(cfg: TrainConfig) -> None:
     for key, choices in [
         ("loss", LOSSES), ("data_format", DATA_FORMATS), ("noise_kind", NOISE_KINDS),
         ("noise_space", NOISE_SPACES), ("noise_mode", NOISE_MODES), ("quantile_scope", SCOPES),
-        ("stats_scope", SCOPES), ("score_space", SCORE_SPACES), ("dtype", DTYPES),
+        ("score_space", SCORE_SPACES), ("dtype", DTYPES),
         ("lr_scheduler", LR_SCHEDULERS), ("optim", OPTIMIZERS), ("branches", BRANCHES),
         ("vdpo_null", VDPO_NULLS), ("vdpo_null_model", VDPO_NULL_MODELS), ("quantization", QUANTIZATIONS),
     ]:
@@ -241,11 +243,6 @@ def check_consistency(cfg: TrainConfig, explicit: set[str]) -> None:
     if cfg.min_lr_rate != 0.0 and cfg.lr_scheduler != "cosine_with_min_lr":
         raise ConfigError(f"config: min_lr_rate is read by lr_scheduler=cosine_with_min_lr only, not "
                           f"{cfg.lr_scheduler}; remove it or change the scheduler")
-    if cfg.stats_scope != cfg.quantile_scope:
-        raise ConfigError(
-            f"config: stats_scope={cfg.stats_scope} differs from quantile_scope={cfg.quantile_scope}; the "
-            "core computes q, μ and ς over one scope: set both to the same value"
-        )
     if cfg.lora_dropout > 0 and cfg.disable_dropout:
         raise ConfigError(
             f"config: lora_dropout={cfg.lora_dropout} has no effect with disable_dropout=true (dropout is "
@@ -258,12 +255,11 @@ def check_consistency(cfg: TrainConfig, explicit: set[str]) -> None:
         )
 
 
-STREAM_PREFIX = "shapesworld"
-
-
 def is_stream(data: str) -> bool:
-    """``data`` names the on-the-fly ShapesWorld stream (``shapesworld`` or ``shapesworld:seed=N``)."""
-    return data == STREAM_PREFIX or data.startswith(STREAM_PREFIX + ":")
+    """``data`` names a registered on-the-fly stream (:mod:`uedpo.train.streams`, e.g. ``shapesworld:seed=N``)."""
+    from uedpo.train.streams import stream_name
+
+    return stream_name(data) is not None
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:
@@ -294,7 +290,13 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     return str(value)
 
 
+# Keys earlier versions accepted, with what replaced them.
+REMOVED_KEYS = {"stats_scope": "quantile_scope sets the scope of q_τ, μ and ς together (the core has one scope)"}
+
+
 def _unknown(key: str, where: str) -> ConfigError:
+    if key in REMOVED_KEYS:
+        return ConfigError(f"{where}: key {key!r} was removed: {REMOVED_KEYS[key]}; delete it")
     close = difflib.get_close_matches(key, FIELD_NAMES, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(FIELD_NAMES)}"
     return ConfigError(f"{where}: unknown key {key!r}{hint}")

@@ -44,10 +44,9 @@ there are at least as many as ranks, with ``dispatch_batches`` off so rank 0 doe
 its slice (a warning says so). Map-style data is sharded by the Trainer's
 distributed sampler: a rank reads only its rows' pages of the memory map (the up-front check reads all).
 
-``data: shapesworld`` or ``shapesworld:seed=N`` (``loss: sft`` only) is an endless on-the-fly stream of
-ShapesWorld SFT examples (:func:`benchmarks_data.shapesworld.iter_sft_examples`: fresh seeded scenes, JPEG
-round-trip, 25 % yes/no questions), so no image is written to disk; yes/no targets are trained as "Yes" /
-"No", the exact answers the AMBER scorer compares against.
+``data: NAME[:OPTIONS]`` naming a registered stream (:mod:`uedpo.train.streams`; built in: ``shapesworld`` or
+``shapesworld:seed=N``, ``loss: sft`` only) is an endless on-the-fly stream of :class:`StreamRow` (images in
+memory), so no image is written to disk.
 
 Image paths are relative to ``image_dir`` (default: the data file's folder) and must stay inside it: a path
 that leaves it (``../x.png``, or an absolute path elsewhere) is refused, so a downloaded data file cannot make
@@ -77,6 +76,8 @@ from typing import Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from uedpo.errors import InputError
+
 SUFFIXES = (".json", ".jsonl", ".parquet")
 BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}  # datasets' packaged loaders
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "owner/name", as the Hugging Face Hub spells repos
@@ -86,7 +87,7 @@ PROGRESS_BYTES = 64 * 2**20  # datasets' progress bars only for files this big (
 IMAGE_PLACEHOLDER = re.compile(r"<image>\s*|<\|vision_start\|>(<\|image_pad\|>)+<\|vision_end\|>\s*")
 
 
-class TrainDataError(ValueError):
+class TrainDataError(InputError):
     """A training row cannot be used; the message names the file, the row and the fix."""
 
 
@@ -146,37 +147,6 @@ class StreamRow(PreferenceRow):
 
     def image_size(self) -> tuple[int, int]:
         return int(self.pixels.shape[1]), int(self.pixels.shape[0])
-
-
-# The AMBER scorer compares yes/no answers to exactly these strings (SCORERS.md §3).
-STREAM_ANSWERS = {"yes": "Yes", "no": "No"}
-
-
-def parse_stream_seed(data: str) -> int:
-    """``shapesworld`` -> 0, ``shapesworld:seed=7`` -> 7; anything else raises :class:`TrainDataError`."""
-    _, _, options = data.partition(":")
-    if not options:
-        return 0
-    key, sep, value = options.partition("=")
-    if key.strip() != "seed" or not sep or not value.strip().lstrip("-").isdigit():
-        raise TrainDataError(f"data {data!r}: expected 'shapesworld' or 'shapesworld:seed=N' (N an integer)")
-    return int(value)
-
-
-class ShapesWorldStream(torch.utils.data.IterableDataset):
-    """Endless ShapesWorld SFT rows (caption or yes/no), reproducible from ``seed``."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-
-    def __iter__(self) -> Iterator[StreamRow]:
-        from benchmarks_data.shapesworld import iter_sft_examples
-
-        for number, example in enumerate(iter_sft_examples(self.seed)):
-            target = STREAM_ANSWERS.get(example.target, example.target)
-            yield StreamRow(id=f"sw{self.seed}-{number}", prompt=example.prompt, chosen=target, rejected=None,
-                            image_path=None, source=f"shapesworld:seed={self.seed} example {number}",
-                            pixels=example.image)
 
 
 # -- reading files ------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ questions) is written by :func:`benchmarks_data.shapesworld.write_benchmark` int
 ``$UEDPO_SHAPES_DIR`` or the user cache, ``<cache>/uedpo/shapesworld/seed0``), and reused while its manifest
 verifies. Scoring: ``evaluation.amber.score_amber`` with ``ExactSimilarity`` (shape names have no synonyms;
 the official spaCy backend is not needed) and the official NLTK noun pipeline, plus the ``shapes`` section of
-:mod:`evaluation.shapes`. Checkpoint mode also writes ``yes_no_margins.jsonl`` beside ``responses.jsonl``:
+:mod:`benchmarks_data.shapesworld.metrics`. Checkpoint mode also writes ``yes_no_margins.jsonl`` beside ``responses.jsonl``:
 per yes/no question the teacher-forced log P("Yes") − log P("No") after the question, so the yes/no part is
 scored by that margin as well as by AMBER's string match (``margin_*`` metrics). Scoring a responses file
 reads that file when it sits beside the responses.
@@ -41,11 +41,11 @@ from benchmarks_data.shapesworld import (
     write_benchmark,
 )
 from benchmarks_data.shapesworld.benchmark import GENERATOR, MANIFEST, image_name
+from benchmarks_data.shapesworld.metrics import ImageTruth, QuestionTruth, margin_answers, shapes_metrics
 from benchmarks_data.store import DataError
 from evaluation.amber import ExactSimilarity, NltkDataError, amber_versions, score_amber
 from evaluation.amber.nlp import fast_noun_extractor
-from evaluation.benches import Scored, UsageError, check_coverage, label_partial
-from evaluation.shapes import ImageTruth, QuestionTruth, margin_answers, shapes_metrics
+from evaluation.benches import Benchmark, Scored, UsageError, check_coverage, label_partial
 from uedpo.io import atomic_write_jsonl
 
 SEED = 0
@@ -251,3 +251,22 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- registry entries (pyproject.toml: uedpo.benchmarks) -------------------------------------------------------
+def _blindspots(rows, bench: str, opts):
+    from benchmarks_data.shapesworld.blindspots import shapes_blindspots  # it imports this module
+
+    return shapes_blindspots(rows, bench, opts)
+
+
+def _entry(name: str) -> Benchmark:
+    from evaluation.amber.constants import SECTION_ORDER
+
+    return Benchmark(name=name, score_file=score_file, items=items, prompt=CAPTION_PROMPT,
+                     max_new_tokens=MAX_NEW_TOKENS, sections=(*SECTION_ORDER, SECTION),
+                     variants=("official", "official+nouns:words"), prepare=prepare, model_scores=model_scores,
+                     blindspot_cases=_blindspots)
+
+
+SHAPES_BENCH, SHAPES_FAINT_BENCH = (_entry(name) for name in VARIANTS)

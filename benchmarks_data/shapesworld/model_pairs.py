@@ -6,7 +6,7 @@ ground-truth caption of what is drawn, rejected = the sample naming the most abs
 model side). Sampling uses the generation config's defaults besides ``do_sample`` (transformers' top_k = 50
 keeps all but the 8 least likely of the 58 tokens).
 
-    python -m uedpo.shapes_pairs --ckpt shapes-demo --out runs/shapes-pairs [--n-images 2000] [--seed 0]
+    python -m benchmarks_data.shapesworld.model_pairs --ckpt shapes-demo --out runs/shapes-pairs [--n-images 2000] [--seed 0]
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def write_model_pairs(adapter, out_dir: str | Path, *, seed: int = 0, n_images: 
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    parser = argparse.ArgumentParser(prog="python -m uedpo.shapes_pairs", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks_data.shapesworld.model_pairs", description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", default="shapes-demo")
     parser.add_argument("--adapter", help="LoRA adapter on --ckpt")
     parser.add_argument("--out", required=True, type=Path)

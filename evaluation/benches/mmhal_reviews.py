@@ -21,6 +21,7 @@ from typing import Any
 
 from evaluation.judge.types import EMPTY_REPLY, LENGTH_CUT
 from evaluation.mmhal.score import MMHalResult, ScoredRecord, score_mmhal
+from uedpo.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def review_from_object(obj: Any, index: int, source: str = "reviews") -> JudgeRe
         return JudgeReview(text=obj, failure=_failure(obj))
     where = f"{source}: item {index}"
     if not isinstance(obj, dict):
-        raise ValueError(
+        raise InputError(
             f"{where}: expected a chat-completion object or a string, got {type(obj).__name__}; "
             "save the judge replies as the official eval_gpt_mmhal.py does"
         )
@@ -54,14 +55,14 @@ def review_from_object(obj: Any, index: int, source: str = "reviews") -> JudgeRe
         choice = obj["choices"][0]
         content = choice["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise ValueError(
+        raise InputError(
             f"{where}: no choices[0].message.content in the chat-completion object; "
             "re-run the judge for this item or replace it with the reply text"
         ) from None
     if content is None:
         content = ""  # null content: a reply with no text
     if not isinstance(content, str):
-        raise ValueError(
+        raise InputError(
             f"{where}: choices[0].message.content is {type(content).__name__}, not text; "
             "re-run the judge for this item"
         )

@@ -14,9 +14,9 @@ SCORERS.md §3), while every other word is case-insensitive. The ShapesWorld SFT
 
 The checkpoint directory (config, safetensors, tokenizer, processor, chat template) is what
 :func:`uedpo.models.load_adapter` opens, like any LLaVA-1.5 checkpoint. The trained demo checkpoint is
-shipped as ``uedpo/assets/shapes-demo`` (alias ``shapes-demo``); see its README for the command that makes it.
+shipped as ``benchmarks_data/shapesworld/assets/shapes-demo`` (alias ``shapes-demo``); see its README for the command that makes it.
 
-    python -m uedpo.models.shapes --out runs/shapes-init --seed 0
+    python -m benchmarks_data.shapesworld.model --out runs/shapes-init --seed 0
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from uedpo.errors import InputError
 from uedpo.models.prompts import LLAVA15_CHAT_TEMPLATE, llava15_prompt
 
 IMAGE_SIZE, PATCH = 64, 16  # 4x4 patches = one per ShapesWorld grid cell (SHAPESWORLD.md §3: alignment matters)
@@ -82,7 +83,7 @@ def shapes_tokenizer() -> PreTrainedTokenizerFast:
 def shapes_llava(seed: int = 0, size: str = "demo") -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
     """Random-init model of ``size`` (:data:`SIZES`; ``torch.manual_seed(seed)``) and its processor."""
     if size not in SIZES:
-        raise ValueError(f"size: expected one of {sorted(SIZES)}, got {size!r}")
+        raise InputError(f"size: expected one of {sorted(SIZES)}, got {size!r}")
     vision, text = SIZES[size]
     tok = shapes_tokenizer()
     n_patches = (IMAGE_SIZE // PATCH) ** 2
@@ -124,7 +125,7 @@ def build_shapes_model(out_dir: str | Path, seed: int = 0, size: str = "demo") -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m uedpo.models.shapes", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks_data.shapesworld.model", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
     parser.add_argument("--seed", type=int, default=0, help="torch seed of the random initialisation")
     parser.add_argument("--size", choices=sorted(SIZES), default="demo", help="demo (config G) or tiny (tests)")
