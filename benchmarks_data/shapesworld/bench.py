@@ -263,7 +263,8 @@ def _blindspots(rows, bench: str, opts):
 def _entry(name: str) -> Benchmark:
     from evaluation.amber.constants import SECTION_ORDER
 
-    return Benchmark(name=name, score_file=score_file, items=items, prompt=CAPTION_PROMPT,
+    return Benchmark(name=name, score_file=score_file, items=items, loader=load_amber_responses,
+                     scorer=shapes_metrics, prompt=CAPTION_PROMPT,
                      max_new_tokens=MAX_NEW_TOKENS, sections=(*SECTION_ORDER, SECTION),
                      variants=("official", "official+nouns:words"), prepare=prepare, model_scores=model_scores,
                      blindspot_cases=_blindspots)

@@ -49,6 +49,8 @@ class Benchmark:
     score_file: Callable[..., Scored]
     # what to ask a checkpoint: ``items(bench, opts) -> list[GenItem]``; None: responses files only
     items: Callable[..., list] | None = None
+    loader: Callable | None = None  # the loader that reads a responses file (benchmarks_data), for reference
+    scorer: Callable | None = None  # the pure scorer it feeds (evaluation.<bench>), for reference
     prompt: str | None = None  # the generation prompt; None when each item brings its own (a dataset's question)
     max_new_tokens: int | Mapping[str, int] | None = None  # generation budget (per part where it has parts)
     sections: tuple[str, ...] = ()  # the result's metric sections, in printed order

@@ -123,7 +123,8 @@ def _entry(name: str) -> Benchmark:
     part = BENCHES[name]
     budget = MAX_NEW_TOKENS if part == "all" else MAX_NEW_TOKENS[part]
     sections = SECTIONS if part == "all" else (SECTIONS[:1] if part == "generative" else SECTIONS[1:])
-    return Benchmark(name=name, score_file=score_file, items=items, max_new_tokens=budget, sections=sections,
+    return Benchmark(name=name, score_file=score_file, items=items, loader=load_amber_responses, scorer=score_amber,
+                     max_new_tokens=budget, sections=sections,
                      variants=(VARIANT_OFFICIAL, VARIANT_NORMALIZED_ANSWERS, "+similarity:<backend>"),
                      family="amber",
                      blindspot_cases=None if part == "discriminative" else amber_blindspots)

@@ -130,10 +130,12 @@ def _blindspots(rows, bench: str, opts):
     return coco_blindspots(rows, bench, opts)
 
 
-CHAIR = Benchmark(name="chair", score_file=score_file, items=items, prompt=CHAIR_PROMPT,
+CHAIR = Benchmark(name="chair", score_file=score_file, items=items, loader=load_captions, scorer=score_chair,
+                  prompt=CHAIR_PROMPT,
                   max_new_tokens=MAX_NEW_TOKENS, sections=("chair",), variants=("maxlinn",),
                   blindspot_cases=_blindspots)
-OBJHAL = Benchmark(name="objhal", score_file=score_file, items=items, max_new_tokens=MAX_NEW_TOKENS,
+OBJHAL = Benchmark(name="objhal", score_file=score_file, items=items, loader=load_objhal_answers,
+                   scorer=score_objhal_text, max_new_tokens=MAX_NEW_TOKENS,
                    sections=("objhal",), variants=("llm-objects+spacy-trf", "llm-objects+wordnet-fallback",
                                                    "nltk-noun-lemmas"),
                    blindspot_cases=_blindspots)

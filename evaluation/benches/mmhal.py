@@ -126,6 +126,7 @@ def items(bench: str, opts: Namespace):
 
 
 # -- registry entry (pyproject.toml: uedpo.benchmarks) ---------------------------------------------------------
-MMHAL = Benchmark(name="mmhal", score_file=score_file, items=items, max_new_tokens=MAX_NEW_TOKENS,
+MMHAL = Benchmark(name="mmhal", score_file=score_file, items=items, loader=load_responses, scorer=score_mmhal,
+                  max_new_tokens=MAX_NEW_TOKENS,
                   sections=("mmhal", "mmhal_by_type", JUDGE_SECTION), variants=("official", "judge:<served model>"),
                   needs_judge=True)

@@ -92,5 +92,6 @@ def _variants() -> tuple[str, ...]:
     return ("official", *(f"parser:{name}" for name in PARSERS if name != "official"))
 
 
-POPE = Benchmark(name="pope", score_file=score_file, items=items, max_new_tokens=MAX_NEW_TOKENS,
+POPE = Benchmark(name="pope", score_file=score_file, items=items, loader=load_pope_answers, scorer=score_pope,
+                 max_new_tokens=MAX_NEW_TOKENS,
                  sections=("pope_random", "pope_popular", "pope_adversarial", "pope"), variants=_variants())
