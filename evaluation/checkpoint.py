@@ -350,9 +350,9 @@ def run_checkpoints(opts: argparse.Namespace, baseline: dict[str, Any] | None = 
 
 def _run_checkpoints(opts, baseline, benches, runs, spots, plans, load) -> int:
     if opts.quiet:
-        from transformers.utils import logging as hf_logging
+        from uedpo.models.loading import quiet_loading
 
-        hf_logging.disable_progress_bar()
+        quiet_loading()
     rank, world = _rank()
     rows, status = [], 0
     for run in runs:
@@ -468,9 +468,9 @@ def run_blindspots_from(opts: argparse.Namespace) -> int:
             f"responses are {run.ckpt}'s own")
     out_dir = opts.out / opts.bench if opts.out else items.parent
     if opts.quiet:
-        from transformers.utils import logging as hf_logging
+        from uedpo.models.loading import quiet_loading
 
-        hf_logging.disable_progress_bar()
+        quiet_loading()
     with output_lock(opts.out or items.parent, "--out" if opts.out else "--blindspots-from"):
         adapter = load.load(run.ckpt, adapter_dir=run.adapter, device=opts.device)
         _blindspots(adapter, items, opts.bench, opts, out_dir, settings, model, f"{run.name}/{opts.bench}", plan)

@@ -112,6 +112,10 @@ RULES = {
          lambda t: _project(t) and not _under(t, (*SCORERS, *TYPE_MODULES, *LEAVES, "evaluation.results"))),
     "no library module imports ShapesWorld (it registers itself through entry points)":
         (lambda m: not (_under(m, SHAPESWORLD) or _top(m)), lambda t: _under(t, SHAPESWORLD)),
+    "transformers and peft only in the adapters, the trainer, export, demo and ShapesWorld's model builder":
+        (lambda m: not _under(m, ("uedpo.models", "uedpo.train", "uedpo.trainer", "uedpo.export", "uedpo.demo",
+                                  f"{SHAPESWORLD}.model")),
+         lambda t: _under(t, ("transformers", "peft"))),
     "nothing imports the CLIs or the app":
         (lambda m: not _top(m), lambda t: _under(t, TOP)),
 }

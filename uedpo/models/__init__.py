@@ -2,7 +2,8 @@
 
 The method's core (``uedpo.noise``, ``signals``, ``exploration``, ``loss``, ``baselines``, ``views``) never
 imports transformers or peft; besides this package, only the trainer (``uedpo.trainer``, ``uedpo.train``: the
-``Trainer`` and the LoRA wrapping), ``uedpo.export`` and ``uedpo.demo`` do.
+``Trainer`` and the LoRA wrapping), ``uedpo.export``, ``uedpo.demo`` and ShapesWorld's model builder
+(``benchmarks_data.shapesworld.model``) do.
 
 ``load_adapter(ckpt, adapter_dir=...)`` gives a :class:`VLMAdapter` of the checkpoint's family (registered by
 config.json ``model_type`` in :data:`FAMILIES`: LLaVA-1.5, LLaVA-NeXT, LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL,

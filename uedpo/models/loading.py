@@ -164,6 +164,13 @@ def _load_model(family: str, name: str, dtype: torch.dtype, trust_remote_code: b
     return model, processor
 
 
+def quiet_loading() -> None:
+    """No transformers progress bars (loading weights, writing shards): a ``--quiet`` run prints its own lines."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def load_adapter(
     ckpt: str | Path,
     *,
