@@ -18,54 +18,31 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import subprocess
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from benchmarks_data.store import file_sha256
 from evaluation.results import BenchResult
+from uedpo.source import git_commit, installed_version
 
 # Installed packages whose versions can change a number in a result.
 NUMBER_CHANGING_PACKAGES = ("nltk", "spacy", "transformers", "torch", "peft", "numpy")
 # Files that define a checkpoint's or adapter's behaviour (weights are loaded from safetensors only).
 HASHED_SUFFIXES = (".safetensors", ".json", ".model", ".txt", ".jinja")
-_SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _installed(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def git_commit(root: Path = _SOURCE_ROOT) -> str | None:
-    """``<sha>`` (``+dirty`` if the tree has changes) when the toolkit runs from a git checkout, else None."""
-    if not (root / ".git").exists():
-        return None
-    try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha + ("+dirty" if dirty else "") if sha else None
-
-
 def toolkit_versions() -> dict[str, str]:
-    versions = {"uedpo": _installed("uedpo") or "unknown", "python": platform.python_version()}
+    versions = {"uedpo": installed_version("uedpo") or "unknown", "python": platform.python_version()}
     commit = git_commit()
     if commit:
         versions["uedpo_git"] = commit
     for package in NUMBER_CHANGING_PACKAGES:
-        found = _installed(package)
+        found = installed_version(package)
         if found:
             versions[package] = found
     return versions

@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("uedpo", "evaluation", "inspector", "benchmarks_data")
 
-LEAVES = ("uedpo.io", "uedpo.interrupts", "uedpo.errors")
+LEAVES = ("uedpo.io", "uedpo.interrupts", "uedpo.errors", "uedpo.source")
 CORE = ("uedpo.noise", "uedpo.signals", "uedpo.exploration", "uedpo.loss", "uedpo.baselines", "uedpo._checks")
 SCORERS = ("evaluation.amber", "evaluation.chair", "evaluation.pope", "evaluation.mmhal")
 # What the loaders hand the scorers: record types and the vocabulary, which read no file.

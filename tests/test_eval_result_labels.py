@@ -9,7 +9,7 @@ from conftest import need_data, need_nltk
 from evaluation.checkpoint import paper_row, paper_row_markdown
 from evaluation.cli import main
 from evaluation.mmhal.score import OFFICIAL_JUDGE, judge_variant
-from evaluation.provenance import git_commit
+from uedpo.source import git_commit
 
 THUNLP = "object_halbench/validation/thunlp_exercise/beam_search_objhal_bench_answer.jsonl"
 BLIP2 = "mmhal/validation/sadmankiba/blip2_2.7b_responses.json"

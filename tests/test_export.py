@@ -16,9 +16,10 @@ from PIL import Image
 from test_trainer_support import make_data, perturb_lora, small_config
 
 from uedpo.export import main
-from uedpo.export_card import data_sha256, git_commit
+from uedpo.export_card import data_sha256
 from uedpo.models import FAMILIES, LM_LORA_TARGETS, load_adapter
 from uedpo.models.tiny import build_tiny
+from uedpo.source import git_commit
 from uedpo.trainer import train
 
 TRAINED = ("llava", "qwen2_5_vl")  # adapters from two uedpo-train steps (config.yaml, data)
@@ -141,7 +142,7 @@ def test_adapter_export_has_the_model_card(bases, loras, data, tmp_path):
     assert card["uedpo_version"] == metadata.version("uedpo") == card["versions"]["uedpo"]
     assert card["versions"]["transformers"] == metadata.version("transformers")
     assert card["uedpo_git"] == git_commit()
-    assert git_commit() is None or re.fullmatch(r"[0-9a-f]{40}", git_commit())
+    assert git_commit() is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", git_commit())
     assert (loras["llava"] / "config.yaml").read_text().strip() in text  # the training config, verbatim
     torch.testing.assert_close(_logits(load_adapter(bases["llava"], adapter_dir=out)),
                                _logits(load_adapter(bases["llava"], adapter_dir=loras["llava"])), atol=0, rtol=0)

@@ -3,7 +3,8 @@
 The YAML front matter holds the machine-readable part (``base_model``, ``uedpo_version``, ``uedpo_git``,
 ``data_sha256``, ...), as the Hugging Face Hub reads model cards; the body repeats it for people, with the
 run's ``config.yaml`` verbatim. The toolkit version comes from the installed package's metadata
-(``importlib.metadata``) and the commit from the source checkout's ``.git`` files (read, never a git command).
+(``importlib.metadata``) and the commit from the source checkout (:func:`uedpo.source.git_commit`, ``+dirty`` when
+tracked files changed).
 Nothing here imports :mod:`evaluation` (the package boundary: ``uedpo`` never does).
 """
 
@@ -11,40 +12,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import yaml
 
+from uedpo.source import git_commit, installed_version
 from uedpo.train.data import SUFFIXES as DATA_SUFFIXES  # the files a data directory holds
 
-SOURCE_ROOT = Path(__file__).resolve().parents[1]
 VERSIONED = ("uedpo", "transformers", "peft", "torch")
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def git_commit(root: Path = SOURCE_ROOT) -> str | None:
-    """The checked-out commit of a source checkout (``.git/HEAD``, its ref or ``packed-refs``), else None."""
-    git = root / ".git"
-    try:
-        head = (git / "HEAD").read_text(encoding="utf-8").strip()
-        if not head.startswith("ref: "):
-            return head or None
-        ref = head.removeprefix("ref: ")
-        if (git / ref).is_file():
-            return (git / ref).read_text(encoding="utf-8").strip() or None
-        for line in (git / "packed-refs").read_text(encoding="utf-8").splitlines():
-            if line.endswith(" " + ref):
-                return line.split()[0]
-    except OSError:
-        return None
-    return None
 
 
 def file_sha256(path: Path) -> str:
@@ -97,7 +72,7 @@ def model_card(*, name: str, family: str, adapter_dir: Path, merged: bool, dtype
     """README.md for an export (module docstring)."""
     config, config_text = read_run_config(adapter_dir)
     sha, how = data_sha256(config, adapter_dir)
-    versions = {package: _version(package) for package in VERSIONED}
+    versions = {package: installed_version(package) or "not installed" for package in VERSIONED}
     front = {
         "library_name": "transformers" if merged else "peft",
         "base_model": name,
