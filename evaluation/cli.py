@@ -43,7 +43,7 @@ import math
 import sys
 from pathlib import Path
 
-from evaluation.benches import UsageError, benchmark_names, check_written_for, get_benchmark
+from evaluation.benches import UsageError, benchmark_names, check_input_file, check_written_for, get_benchmark
 from evaluation.benches.judging import add_judge_options
 from evaluation.judge import JudgeError
 from evaluation.outputs import (
@@ -60,6 +60,11 @@ from evaluation.tables import result_heading, sections_markdown
 from uedpo.errors import InputError
 
 INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+def _benchmarks() -> list:
+    """Every registered benchmark (their modules are imported: each may add options)."""
+    return [get_benchmark(name) for name in benchmark_names()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,31 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, help="results JSON to compare against (exit 1 on regression)")
     p.add_argument("--tolerance", type=float, default=0.0, help="allowed worsening per metric (its units)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    a = p.add_argument_group("AMBER")
-    a.add_argument("--similarity", default="spacy:en_core_web_lg",
-                   help="near-synonym backend: spacy[:NAME|DIR] (official; reads the model's word vectors, "
-                        "identical to the pipeline), spacy-pipeline[:NAME|DIR] (runs the pipeline), exact, "
-                        "table:PATH")
-    a.add_argument("--normalize-answers", action="store_true",
-                   help="map 'Yes, there is ...' style answers to Yes/No (a named, non-official variant)")
-    s = p.add_argument_group("ShapesWorld")
-    s.add_argument("--shapes-dir", help="where the ShapesWorld benchmark is written and reused (default: "
-                                        "$UEDPO_SHAPES_DIR or <user cache>/uedpo/shapesworld/seed0)")
-    c = p.add_argument_group("CHAIR / Object HalBench")
-    c.add_argument("--coco-gt", help="COCO annotations folder or ground-truth objects file (.json[.gz])")
-    c.add_argument("--image-id-key", default="image_id")
-    c.add_argument("--caption-key", default="caption")
-    c.add_argument("--objhal-extractor", choices=("nltk", "llm"), default="nltk",
-                   help="Object HalBench object extraction: NLTK on the text, or the official LLM step (judge)")
-    m = p.add_argument_group("MMHal-Bench")
-    m.add_argument("--reviews", type=Path, help="saved judge replies aligned with the responses")
-    o = p.add_argument_group("POPE")
-    o.add_argument("--pope-data", choices=("official", "llava"), default="official",
-                   help="official: POPE HEAD (3 x 3,000); llava: POPE@e3e3926 + LLaVA's question ids (LLaVA-1.5 numbers)")
-    o.add_argument("--pope-parser", choices=("official", "llava", "lmms-eval", "vlmevalkit", "vcd", "opera"),
-                   default="official", help="answer parser: the official one, or a peer's (a named variant)")
-    o.add_argument("--pope-split", choices=("random", "popular", "adversarial"),
-                   help="score one split (a file answering only that split)")
+    for add in dict.fromkeys(e.add_arguments for e in _benchmarks() if e.add_arguments):
+        add(p)  # each benchmark's own options (evaluation.benches.Benchmark.add_arguments)
     b = p.add_argument_group("blind spots (--ckpt only; OUT/<bench>/blindspots.jsonl, evaluation/blindspots.py)")
     b.add_argument("--blindspots", action="store_true",
                    help="after scoring, find the checkpoint's blind spots on its own results (amber, chair, objhal, "
@@ -171,13 +153,10 @@ def validate(opts: argparse.Namespace) -> None:
     elif opts.output_json:
         raise UsageError("--output-json: applies to scoring --responses; with --ckpt the results go to "
                          "--out/<bench>/results.json")
-    for flag, value in (("--reviews", opts.reviews), ("--blindspots-from", opts.blindspots_from)):
-        if value is not None:
-            check_input_file(Path(value), flag)
-    if opts.coco_gt and not Path(opts.coco_gt).is_dir():
-        check_input_file(Path(opts.coco_gt), "--coco-gt")
-    if opts.similarity.startswith("table:"):
-        check_input_file(Path(opts.similarity.removeprefix("table:")), "--similarity table:")
+    if opts.blindspots_from is not None:
+        check_input_file(Path(opts.blindspots_from), "--blindspots-from")
+    for check in dict.fromkeys(e.check_options for e in _benchmarks() if e.check_options):
+        check(opts)
     if opts.data_dir and Path(opts.data_dir).exists() and not Path(opts.data_dir).is_dir():
         raise UsageError(f"--data-dir {opts.data_dir}: is a file, not a directory; pass the benchmark data "
                          "folder (uedpo-data where shows it)")
@@ -185,19 +164,6 @@ def validate(opts: argparse.Namespace) -> None:
         check_output_file(opts.output_json, "--output-json")
     if opts.out:
         check_output_dir(opts.out, "--out")
-
-
-def check_input_file(path: Path, flag: str) -> None:
-    """An input file that exists, is a file and can be read (its content is the loaders' to check)."""
-    if path.is_dir():
-        raise UsageError(f"{flag} {path}: is a directory; pass the file")
-    try:
-        with open(path, "rb") as f:
-            f.read(1)
-    except FileNotFoundError:
-        raise UsageError(f"{flag} {path}: not found; check the path") from None
-    except OSError as err:
-        raise UsageError(f"{flag} {path}: cannot read it ({err.strerror}); check its permissions") from None
 
 
 def run_scoring(opts: argparse.Namespace, baseline) -> int:

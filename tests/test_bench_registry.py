@@ -48,17 +48,23 @@ def load(path):
     return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
 
 
-def score(rows):
-    return 100.0 * sum(r["text"].strip().lower().startswith("yes") for r in rows) / len(rows)
+def score(rows, word="yes"):
+    return 100.0 * sum(r["text"].strip().lower().startswith(word) for r in rows) / len(rows)
+
+
+def add_arguments(parser):
+    parser.add_argument_group("yesbench").add_argument("--yes-word", default="yes")
 
 
 def score_file(bench, path, opts, out_dir=None):
     rows = load(path)
-    result = BenchResult(bench=bench, metrics={"yesbench": {"yes_share": score(rows)}}, n_items=len(rows))
+    result = BenchResult(bench=bench, metrics={"yesbench": {"yes_share": score(rows, opts.yes_word)}},
+                         n_items=len(rows))
     return Scored(result, [{"id": r["id"], "response": r["text"]} for r in rows])
 
 
-YESBENCH = Benchmark(name="yesbench", score_file=score_file, loader=load, scorer=score, sections=("yesbench",))
+YESBENCH = Benchmark(name="yesbench", score_file=score_file, loader=load, scorer=score, sections=("yesbench",),
+                     add_arguments=add_arguments)
 '''
 
 
@@ -84,6 +90,10 @@ def test_a_one_file_benchmark_is_scored_by_the_cli(yesbench, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "out" / "yesbench" / "results.json").read_text(encoding="utf-8"))
     assert result["bench"] == "yesbench" and result["metrics"]["yesbench"]["yes_share"] == pytest.approx(200 / 3)
+    # its own option, added to uedpo-eval by the one file
+    assert main(["--bench", "yesbench", "--responses", str(responses), "--yes-word", "no",
+                 "--output-json", str(tmp_path / "no.json")]) == 0
+    assert json.loads((tmp_path / "no.json").read_text())["metrics"]["yesbench"]["yes_share"] == pytest.approx(100 / 3)
 
 
 def test_a_registered_object_that_is_not_its_benchmark_is_refused(tmp_path, monkeypatch):

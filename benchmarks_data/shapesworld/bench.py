@@ -253,6 +253,12 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def add_arguments(p) -> None:
+    s = p.add_argument_group("ShapesWorld")
+    s.add_argument("--shapes-dir", help="where the ShapesWorld benchmark is written and reused (default: "
+                                        "$UEDPO_SHAPES_DIR or <user cache>/uedpo/shapesworld/seed0)")
+
+
 # -- registry entries (pyproject.toml: uedpo.benchmarks) -------------------------------------------------------
 def _blindspots(rows, bench: str, opts):
     from benchmarks_data.shapesworld.blindspots import shapes_blindspots  # it imports this module
@@ -267,7 +273,7 @@ def _entry(name: str) -> Benchmark:
                      scorer=shapes_metrics, prompt=CAPTION_PROMPT,
                      max_new_tokens=MAX_NEW_TOKENS, sections=(*SECTION_ORDER, SECTION),
                      variants=("official", "official+nouns:words"), prepare=prepare, model_scores=model_scores,
-                     blindspot_cases=_blindspots)
+                     blindspot_cases=_blindspots, add_arguments=add_arguments)
 
 
 SHAPES_BENCH, SHAPES_FAINT_BENCH = (_entry(name) for name in VARIANTS)

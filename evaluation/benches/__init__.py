@@ -11,6 +11,7 @@ loaders and scorers.
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,11 @@ class Benchmark:
     # blind spots (evaluation.blindspots): ``blindspot_cases(rows, bench, opts)`` -> a function from a per-item
     # row to ``(object cases, unlocated words)``; None: no object annotations to probe
     blindspot_cases: Callable[..., Callable] | None = None
+    # the benchmark's own command-line options: ``add_arguments(parser)`` adds an argument group to uedpo-eval
+    # (once per function, so names sharing a file share it) and ``check_options(opts)`` checks them before
+    # anything is read (UsageError)
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    check_options: Callable[[argparse.Namespace], None] | None = None
 
 
 @lru_cache(maxsize=1)
@@ -148,3 +154,16 @@ def label_partial(result: BenchResult, coverage: dict[str, Any] | None) -> Bench
         result.variant = f"{result.variant}+partial:{coverage['n']}/{coverage['of']}"
         result.config["coverage"] = coverage
     return result
+
+
+def check_input_file(path: Path, flag: str) -> None:
+    """An input file that exists, is a file and can be read (its content is the loaders' to check)."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory; pass the file")
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {path}: not found; check the path") from None
+    except OSError as err:
+        raise UsageError(f"{flag} {path}: cannot read it ({err.strerror}); check its permissions") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from argparse import Namespace
+from pathlib import Path
 from typing import Any
 
 from benchmarks_data.amber import N_GENERATIVE, load_amber, load_amber_responses, load_similarity_table
@@ -15,7 +16,7 @@ from evaluation.amber.similarity import (
     parse_backend_name,
 )
 from evaluation.amber.spacy_backends import SpacySimilarity, SpacyVectorsSimilarity
-from evaluation.benches import Benchmark, Scored, UsageError, check_coverage, label_partial
+from evaluation.benches import Benchmark, Scored, UsageError, check_coverage, check_input_file, label_partial
 
 OFFICIAL_SIMILARITY = "spacy:en_core_web_lg"
 BENCHES = {"amber": "all", "amber-g": "generative", "amber-d": "discriminative"}
@@ -114,6 +115,21 @@ def items(bench: str, opts: Namespace):
     ]
 
 
+def add_arguments(p) -> None:
+    a = p.add_argument_group("AMBER")
+    a.add_argument("--similarity", default="spacy:en_core_web_lg",
+                   help="near-synonym backend: spacy[:NAME|DIR] (official; reads the model's word vectors, "
+                        "identical to the pipeline), spacy-pipeline[:NAME|DIR] (runs the pipeline), exact, "
+                        "table:PATH")
+    a.add_argument("--normalize-answers", action="store_true",
+                   help="map 'Yes, there is ...' style answers to Yes/No (a named, non-official variant)")
+
+
+def check_options(opts: Namespace) -> None:
+    if opts.similarity.startswith("table:"):
+        check_input_file(Path(opts.similarity.removeprefix("table:")), "--similarity table:")
+
+
 # -- registry entries (pyproject.toml: uedpo.benchmarks) -------------------------------------------------------
 def _entry(name: str) -> Benchmark:
     from evaluation.amber.constants import SECTION_ORDER as SECTIONS
@@ -127,7 +143,8 @@ def _entry(name: str) -> Benchmark:
                      max_new_tokens=budget, sections=sections,
                      variants=(VARIANT_OFFICIAL, VARIANT_NORMALIZED_ANSWERS, "+similarity:<backend>"),
                      family="amber",
-                     blindspot_cases=None if part == "discriminative" else amber_blindspots)
+                     blindspot_cases=None if part == "discriminative" else amber_blindspots,
+                     add_arguments=add_arguments, check_options=check_options)
 
 
 AMBER, AMBER_G, AMBER_D = (_entry(name) for name in BENCHES)

@@ -20,7 +20,7 @@ from benchmarks_data.chair_inputs import load_captions, load_vocabulary, read_js
 from benchmarks_data.coco import load_gt_subset
 from benchmarks_data.objhal import load_objhal_answers, load_objhal_questions
 from benchmarks_data.store import bench_sha256s, require_verified
-from evaluation.benches import Benchmark, Scored, UsageError, check_coverage, label_partial
+from evaluation.benches import Benchmark, Scored, UsageError, check_coverage, check_input_file, label_partial
 from evaluation.benches.coco_gt import gt_objects
 from evaluation.benches.judging import judge_client, judge_config_record
 from evaluation.chair import LEMMA_POS, nlp_versions
@@ -123,6 +123,20 @@ def items(bench: str, opts: Namespace):
             for n, q in enumerate(load_objhal_questions(data_dir=opts.data_dir))]
 
 
+def add_arguments(p) -> None:
+    c = p.add_argument_group("CHAIR / Object HalBench")
+    c.add_argument("--coco-gt", help="COCO annotations folder or ground-truth objects file (.json[.gz])")
+    c.add_argument("--image-id-key", default="image_id")
+    c.add_argument("--caption-key", default="caption")
+    c.add_argument("--objhal-extractor", choices=("nltk", "llm"), default="nltk",
+                   help="Object HalBench object extraction: NLTK on the text, or the official LLM step (judge)")
+
+
+def check_options(opts: Namespace) -> None:
+    if opts.coco_gt and not Path(opts.coco_gt).is_dir():
+        check_input_file(Path(opts.coco_gt), "--coco-gt")
+
+
 # -- registry entries (pyproject.toml: uedpo.benchmarks) -------------------------------------------------------
 def _blindspots(rows, bench: str, opts):
     from evaluation.blindspots import coco_blindspots
@@ -133,9 +147,9 @@ def _blindspots(rows, bench: str, opts):
 CHAIR = Benchmark(name="chair", score_file=score_file, items=items, loader=load_captions, scorer=score_chair,
                   prompt=CHAIR_PROMPT,
                   max_new_tokens=MAX_NEW_TOKENS, sections=("chair",), variants=("maxlinn",),
-                  blindspot_cases=_blindspots)
+                  blindspot_cases=_blindspots, add_arguments=add_arguments, check_options=check_options)
 OBJHAL = Benchmark(name="objhal", score_file=score_file, items=items, loader=load_objhal_answers,
                    scorer=score_objhal_text, max_new_tokens=MAX_NEW_TOKENS,
                    sections=("objhal",), variants=("llm-objects+spacy-trf", "llm-objects+wordnet-fallback",
                                                    "nltk-noun-lemmas"),
-                   blindspot_cases=_blindspots)
+                   blindspot_cases=_blindspots, add_arguments=add_arguments, check_options=check_options)

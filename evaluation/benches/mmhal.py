@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks_data.mmhal import N_RECORDS, load_responses, load_reviews
 from benchmarks_data.store import bench_sha256s, require_verified
-from evaluation.benches import Benchmark, Scored, UsageError, label_partial
+from evaluation.benches import Benchmark, Scored, UsageError, check_input_file, label_partial
 from evaluation.benches.judging import judge_client, judge_config_record
 from evaluation.benches.mmhal_judge import judge_records, official_review_dump
 from evaluation.benches.mmhal_reviews import reviews_from_objects, served_models
@@ -125,8 +125,18 @@ def items(bench: str, opts: Namespace):
             for r in load_template(data_dir=opts.data_dir)]
 
 
+def add_arguments(p) -> None:
+    m = p.add_argument_group("MMHal-Bench")
+    m.add_argument("--reviews", type=Path, help="saved judge replies aligned with the responses")
+
+
+def check_options(opts: Namespace) -> None:
+    if opts.reviews is not None:
+        check_input_file(Path(opts.reviews), "--reviews")
+
+
 # -- registry entry (pyproject.toml: uedpo.benchmarks) ---------------------------------------------------------
 MMHAL = Benchmark(name="mmhal", score_file=score_file, items=items, loader=load_responses, scorer=score_mmhal,
                   max_new_tokens=MAX_NEW_TOKENS,
                   sections=("mmhal", "mmhal_by_type", JUDGE_SECTION), variants=("official", "judge:<served model>"),
-                  needs_judge=True)
+                  needs_judge=True, add_arguments=add_arguments, check_options=check_options)

@@ -28,7 +28,7 @@ from benchmarks_data.pope import (
 )
 from benchmarks_data.store import bench_sha256s, require_verified
 from evaluation.benches import Benchmark, Scored, check_coverage, label_partial
-from evaluation.pope import score_pope
+from evaluation.pope import PARSERS, score_pope
 
 DATA_VERSIONS = {"official": "official", "llava": "llava-e3e3926"}  # --pope-data -> the variant's name
 # LLaVA generates up to 128 tokens for POPE; the prompt asks for one word, and every parser here decides on
@@ -85,13 +85,22 @@ def items(bench: str, opts: Namespace):
             for q in load_pope_questions(version, split, opts.data_dir)]
 
 
+def add_arguments(p) -> None:
+    o = p.add_argument_group("POPE")
+    o.add_argument("--pope-data", choices=("official", "llava"), default="official",
+                   help="official: POPE HEAD (3 x 3,000); llava: POPE@e3e3926 + LLaVA's question ids (LLaVA-1.5 numbers)")
+    o.add_argument("--pope-parser", choices=tuple(PARSERS),
+                   default="official", help="answer parser: the official one, or a peer's (a named variant)")
+    o.add_argument("--pope-split", choices=("random", "popular", "adversarial"),
+                   help="score one split (a file answering only that split)")
+
+
 # -- registry entry (pyproject.toml: uedpo.benchmarks) ---------------------------------------------------------
 def _variants() -> tuple[str, ...]:
-    from evaluation.pope import PARSERS
-
     return ("official", *(f"parser:{name}" for name in PARSERS if name != "official"))
 
 
 POPE = Benchmark(name="pope", score_file=score_file, items=items, loader=load_pope_answers, scorer=score_pope,
                  max_new_tokens=MAX_NEW_TOKENS,
-                 sections=("pope_random", "pope_popular", "pope_adversarial", "pope"), variants=_variants())
+                 sections=("pope_random", "pope_popular", "pope_adversarial", "pope"), variants=_variants(),
+                 add_arguments=add_arguments)
